@@ -1,0 +1,72 @@
+# tracker: `make run` serves the app with demo data, `make test` runs the whole suite.
+# Everything the two need is set up here, from a fresh clone, idempotently.
+
+PYTHON ?= python3
+VENV   ?= .venv
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+WORKERS ?= 2
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app tracker
+VENDOR := static/vendor
+
+.PHONY: run test setup assets translations db demo lint bench clean help
+
+help:
+	@echo "make run    - set up, migrate, load demo data if empty, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make bench  - speed and scale measurements (see bench/README.md)"
+
+$(BIN)/activate:
+	$(PYTHON) -c 'import sys; sys.exit("tracker needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Front-end packages are served from static/vendor, copied from node_modules; not committed.
+$(VENDOR)/.installed: node_modules/.installed
+	rm -rf $(VENDOR)
+	mkdir -p $(VENDOR)/kern $(VENDOR)/htmx $(VENDOR)/axe
+	cp node_modules/@kern-ux/native/dist/kern.min.css $(VENDOR)/kern/
+	cp -r node_modules/@kern-ux/native/dist/fonts $(VENDOR)/kern/
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	cp node_modules/axe-core/axe.min.js $(VENDOR)/axe/
+	touch $@
+
+assets: $(VENDOR)/.installed
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -d tracker/translations
+
+setup: $(VENV)/.installed assets translations
+
+db: setup
+	$(FLASK) db upgrade
+	$(FLASK) demo-data --if-empty
+
+run: db
+	@$(FLASK) demo-logins
+	@echo "tracker runs on http://$(HOST):$(PORT) (Ctrl+C stops it)"
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - 'wsgi:app'
+
+# pytest exits 5 when it collected no test: that is a failure, not a pass.
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no test: failing"; exit 1; fi; exit $$rc
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache

@@ -1,0 +1,72 @@
+/* tracker's own behaviour on top of htmx: messages for failed requests and focus after swaps.
+   No inline scripts anywhere: the Content-Security-Policy forbids them. */
+(function () {
+  "use strict";
+
+  function messages() {
+    return document.getElementById("messages");
+  }
+
+  // A failed htmx request shows the server's German message in the live region.
+  document.addEventListener("htmx:responseError", function (evt) {
+    var box = messages();
+    var xhr = evt.detail.xhr;
+    if (!box) return;
+    var type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+    if (type.indexOf("text/html") === 0 && xhr.responseText && xhr.responseText.length < 5000) {
+      box.innerHTML = xhr.responseText;
+    } else {
+      box.textContent = document.body.dataset.msgError || "Die Aktion ist fehlgeschlagen.";
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    var box = messages();
+    if (box) {
+      box.textContent = document.body.dataset.msgOffline ||
+        "Keine Verbindung zum Server. Bitte prüfen Sie die Netzwerkverbindung.";
+    }
+  });
+
+  // Old messages go when a new request succeeds, so the live region only says what is new.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var box = messages();
+    if (box && !evt.detail.boosted) box.innerHTML = "";
+  });
+
+  // Keep keyboard focus sensible: a swapped widget that held focus gets it back on the
+  // element marked data-focus (or on the first button) inside the new content.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var target = evt.detail.target;
+    if (!target || evt.detail.boosted) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) return;
+    var swapped = evt.detail.elt && document.contains(evt.detail.elt) ? evt.detail.elt : target;
+    var focusable = (swapped.matches && swapped.matches("[data-focus]")) ? swapped :
+      swapped.querySelector && (swapped.querySelector("[data-focus]") ||
+        swapped.querySelector("button:not([disabled]), a[href], input:not([type=hidden])"));
+    if (focusable) focusable.focus();
+  });
+
+  // Boosted navigation: move focus to the main content like a page load would announce it.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    if (evt.detail.boosted) {
+      var main = document.getElementById("main");
+      if (main) main.focus({ preventScroll: true });
+    }
+  });
+
+  // Buttons that ask before they act: data-confirm="Text" (no inline handlers allowed).
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    var submitter = evt.submitter;
+    var text = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
+    if (text && !window.confirm(text)) evt.preventDefault();
+  }, true);
+  document.addEventListener("htmx:confirm", function (evt) {
+    var text = evt.detail.elt && evt.detail.elt.dataset && evt.detail.elt.dataset.confirm;
+    if (!text) return;
+    evt.preventDefault();
+    if (window.confirm(text)) evt.detail.issueRequest(true);
+  });
+})();

@@ -1,0 +1,60 @@
+"""flask commands: demo data, logins, accounts."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from tracker.extensions import db
+from tracker.models import Organisation, Role
+from tracker.services import ServiceError, accounts, demo_data
+
+
+@click.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="Only load into an empty database.")
+def demo_data_command(if_empty: bool) -> None:
+    """Load the demo network (idempotent)."""
+    if if_empty and demo_data.has_data():
+        click.echo("Database has data; demo data not loaded.")
+        return
+    loaded = demo_data.load_demo_data()
+    db.session.commit()
+    click.echo("Demo data loaded." if loaded else "Demo data is there already.")
+
+
+@click.command("demo-logins")
+def demo_logins_command() -> None:
+    """Print the demo accounts and their password."""
+    click.echo("")
+    click.echo(f"Demo logins (password for all: {demo_data.DEMO_PASSWORD}):")
+    for login in demo_data.demo_logins():
+        click.echo(f"  {login.role:<26} {login.email:<38} {login.organisation}")
+    click.echo("")
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--first-name", default="Admin")
+@click.option("--last-name", default="")
+@click.option("--organisation", "organisation_name", required=True, help="Name; created if new.")
+@click.password_option()
+def create_admin_command(email, first_name, last_name, organisation_name, password) -> None:
+    """Create an administrator account."""
+    org = db.session.scalar(select(Organisation).where(Organisation.name == organisation_name))
+    if org is None:
+        org = Organisation(name=organisation_name, short_name=organisation_name[:40])
+        db.session.add(org)
+    try:
+        accounts.create_user(email=email, first_name=first_name, last_name=last_name,
+                             organisation=org, role=Role.ADMIN, password=password)
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"Administrator {email} created.")
+
+
+def init_app(app: Flask) -> None:
+    for command in (demo_data_command, demo_logins_command, create_admin_command):
+        app.cli.add_command(command)

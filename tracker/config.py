@@ -1,0 +1,93 @@
+"""Configuration read from environment variables, with safe development defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - refused in production
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot work; the message is for an operator."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual spellings of a PostgreSQL URL and check that the URL parses."""
+    url = url.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"DATABASE_URL is not a valid database URL: {url!r}. "
+            "Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/dbname."
+        ) from exc
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigError(
+            f"DATABASE_URL names the unsupported database {parsed.get_backend_name()!r}; "
+            "tracker runs on SQLite or PostgreSQL."
+        )
+    return url
+
+
+class Config:
+    """Settings for a running tracker; every value can be set from the environment."""
+
+    def __init__(self) -> None:
+        self.ENV_NAME = os.environ.get("TRACKER_ENV", "development")
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tracker.db'}")
+        )
+        self.SESSION_COOKIE_NAME = "tracker_session"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        # Idle and absolute timeouts of a login, in minutes.
+        self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "60"))
+        self.SESSION_ABSOLUTE_MINUTES = int(os.environ.get("SESSION_ABSOLUTE_MINUTES", "720"))
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_MB", "10")) * 1024 * 1024
+        self.BABEL_DEFAULT_LOCALE = "de"
+        self.BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+        self.LANGUAGES = ("de", "en")
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login session
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 5 minutes")
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        self.SQLALCHEMY_RECORD_QUERIES = False
+        self.ACCESSIBILITY_CONTACT = os.environ.get(
+            "ACCESSIBILITY_CONTACT", "barrierefreiheit@example.org"
+        )
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV_NAME == "production"
+
+    def check(self) -> None:
+        """Refuse settings that are unsafe in production."""
+        if self.is_production and self.SECRET_KEY in ("", DEV_SECRET_KEY):
+            raise ConfigError(
+                "SECRET_KEY is not set. In production (TRACKER_ENV=production) tracker refuses "
+                "to start with the development key; set SECRET_KEY to a long random value."
+            )
+        if self.is_production and len(self.SECRET_KEY) < 16:
+            raise ConfigError("SECRET_KEY is too short; use at least 16 random characters.")

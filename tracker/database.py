@@ -1,0 +1,63 @@
+"""Engine set-up: SQLite pragmas and write transactions that cannot read stale counts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from tracker.extensions import db
+
+# True while the current request or block writes: SQLite then opens its transaction with
+# BEGIN IMMEDIATE, taking the write lock before the first read (SQLAlchemy's documented
+# recipe for pysqlite). Reads keep a deferred BEGIN so they never wait for the lock.
+_immediate: ContextVar[bool] = ContextVar("tracker_immediate_transactions", default=False)
+
+
+@contextlib.contextmanager
+def write_transactions() -> Iterator[None]:
+    """Open every transaction begun inside the block as a writing one."""
+    token = _immediate.set(True)
+    try:
+        yield
+    finally:
+        _immediate.reset(token)
+
+
+def mark_request_as_writing(writing: bool) -> None:
+    _immediate.set(writing)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - driver callback
+        # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of pysqlite's lazy one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover - driver callback
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+def init_app(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+
+    @app.before_request
+    def _flag_writes() -> None:
+        from flask import request
+
+        mark_request_as_writing(request.method not in ("GET", "HEAD", "OPTIONS"))

@@ -1,0 +1,45 @@
+"""Language selection and the date and number formats of the templates."""
+
+from __future__ import annotations
+
+from flask import Flask, request, session
+from flask_babel import format_date, format_datetime, format_decimal, format_time
+
+from tracker.extensions import babel
+
+
+def select_locale() -> str:
+    # German first: English only when the person chose it.
+    from flask import current_app
+
+    chosen = session.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        return chosen
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(app.root_path + "/translations"),
+    )
+
+    # Naive datetimes from the database are UTC; Flask-Babel shows them in Europe/Berlin.
+    app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""
+    app.jinja_env.filters["time"] = lambda v, fmt="short": format_time(v, fmt) if v else ""
+    app.jinja_env.filters["datetime"] = (
+        lambda v, fmt="medium": format_datetime(v, fmt) if v else ""
+    )
+    app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else ""
+
+    @app.context_processor
+    def _locale_context() -> dict:
+        return {"current_lang": select_locale()}
+
+    @app.before_request
+    def _remember_lang_param() -> None:
+        # ?lang=en on any GET lets a bookmarked English link work.
+        lang = request.args.get("lang")
+        if request.method == "GET" and lang in app.config["LANGUAGES"]:
+            session["lang"] = lang

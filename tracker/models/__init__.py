@@ -1,0 +1,33 @@
+"""All models, imported here so Alembic's autogenerate sees every table."""
+
+from tracker.models.attendance import AttendanceChange, AttendanceMark, AttendanceStatus
+from tracker.models.audit import AuditEntry, PasswordResetToken
+from tracker.models.base import utcnow
+from tracker.models.enrolment import CancelReason, Enrolment, EnrolmentState
+from tracker.models.organisation import Organisation
+from tracker.models.series import (
+    TrainingSeries,
+    TrainingSession,
+    series_coordinator,
+    series_open_to,
+)
+from tracker.models.user import Role, User
+
+__all__ = [
+    "AttendanceChange",
+    "AttendanceMark",
+    "AttendanceStatus",
+    "AuditEntry",
+    "CancelReason",
+    "Enrolment",
+    "EnrolmentState",
+    "Organisation",
+    "PasswordResetToken",
+    "Role",
+    "TrainingSeries",
+    "TrainingSession",
+    "User",
+    "series_coordinator",
+    "series_open_to",
+    "utcnow",
+]

@@ -1,0 +1,127 @@
+"""Who may do what: every role and organisation check of the app lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from tracker.extensions import db
+from tracker.models import Role, TrainingSeries, TrainingSession, User, series_coordinator
+
+F = TypeVar("F", bound=Callable)
+
+HR_ROLES = (Role.HR_STAFF, Role.HR_LEAD)
+MANAGER_ROLES = (Role.HR_LEAD, Role.ADMIN)
+
+
+def role_required(*roles: Role) -> Callable[[F], F]:
+    """Login required, and one of `roles` (admins pass every role check)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not (current_user.is_admin or current_user.has_role(*roles)):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def is_coordinator(user: User, series_id: int) -> bool:
+    return (
+        db.session.execute(
+            select(series_coordinator.c.user_id).where(
+                series_coordinator.c.series_id == series_id,
+                series_coordinator.c.user_id == user.id,
+            )
+        ).first()
+        is not None
+    )
+
+
+def can_see_series(user: User, series: TrainingSeries) -> bool:
+    """Employees see series open to their organisation; HR also sees their own series."""
+    if user.is_admin or series.owner_organisation_id == user.organisation_id:
+        return True
+    if any(org.id == user.organisation_id for org in series.open_to):
+        return True
+    return is_coordinator(user, series.id)
+
+
+def can_enrol(user: User, series: TrainingSeries) -> bool:
+    return any(org.id == user.organisation_id for org in series.open_to)
+
+
+def can_manage_series(user: User, series: TrainingSeries) -> bool:
+    """Create, edit and cancel sessions: the owner's HR lead, or an admin."""
+    if user.is_admin:
+        return True
+    return user.role == Role.HR_LEAD and series.owner_organisation_id == user.organisation_id
+
+
+def can_run_session(user: User, session: TrainingSession) -> bool:
+    """See the enrolment list and mark attendance: owner's HR, coordinators, admins."""
+    series = session.series
+    if user.is_admin:
+        return True
+    if user.has_role(*HR_ROLES) and series.owner_organisation_id == user.organisation_id:
+        return True
+    return is_coordinator(user, series.id)
+
+
+def can_change_closed_marks(user: User, session: TrainingSession) -> bool:
+    if user.is_admin:
+        return True
+    return (
+        user.role == Role.HR_LEAD
+        and session.series.owner_organisation_id == user.organisation_id
+    )
+
+
+def can_manage_user(actor: User, target: User) -> bool:
+    """Admins manage everyone; an HR lead manages the people of their own organisation."""
+    if actor.is_admin:
+        return True
+    return (
+        actor.role == Role.HR_LEAD
+        and target.organisation_id == actor.organisation_id
+        and target.role != Role.ADMIN
+    )
+
+
+def assignable_roles(actor: User) -> list[Role]:
+    """Only an admin creates admins."""
+    if actor.is_admin:
+        return list(Role)
+    if actor.role == Role.HR_LEAD:
+        return [Role.EMPLOYEE, Role.HR_STAFF, Role.HR_LEAD]
+    return []
+
+
+def can_export_organisation(user: User, organisation_id: int | None) -> bool:
+    """Names of an organisation's people: its own HR lead, or an admin (None = all)."""
+    if user.is_admin:
+        return True
+    return user.role == Role.HR_LEAD and organisation_id == user.organisation_id
+
+
+def get_session_or_404(session_id: int) -> TrainingSession:
+    session = db.session.get(TrainingSession, session_id)
+    if session is None:
+        abort(404)
+    return session
+
+
+def get_series_or_404(series_id: int) -> TrainingSeries:
+    series = db.session.get(TrainingSeries, series_id)
+    if series is None:
+        abort(404)
+    return series

@@ -1,0 +1,14 @@
+"""Blueprints, one per area of the app people recognise."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from tracker.views import admin, attendance, auth, main, my, navigation, reports, trainings
+
+    navigation.init_app(app)
+
+    for module in (main, auth, trainings, my, attendance, reports, admin):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,115 @@
+"""Login, logout and the language switch."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from tracker.extensions import db, limiter
+from tracker.security import start_login_session
+from tracker.services import accounts
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger("tracker.auth")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        _l("E-Mail-Adresse"),
+        validators=[DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse ein.")), Length(max=254)],
+    )
+    password = PasswordField(
+        _l("Passwort"),
+        validators=[DataRequired(_l("Bitte geben Sie Ihr Passwort ein.")), Length(max=500)],
+    )
+
+
+def safe_next_url(target: str | None) -> str | None:
+    """Only local paths: no scheme, no host, no protocol-relative //evil.example."""
+    if not target:
+        return None
+    target = target.strip()
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return None
+    return target
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _account_key() -> str:
+    return "login-account:" + accounts.normalise_email(request.form.get("email", ""))
+
+
+@bp.route("/anmelden", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda r: r.status_code != 303)
+@limiter.limit(
+    _login_limit, methods=["POST"], key_func=_account_key, deduct_when=lambda r: r.status_code != 303
+)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            user = accounts.authenticate(form.email.data, form.password.data)
+            if user is not None:
+                start_login_session(user)
+                login_user(user)
+                log.info("login ok user=%s ip=%s", user.id, request.remote_addr)
+                target = safe_next_url(request.args.get("next")) or url_for("main.index")
+                return redirect(target, code=303)
+            log.warning(
+                "login failed email=%r ip=%s", accounts.normalise_email(form.email.data),
+                request.remote_addr,
+            )
+            form.form_errors.append(
+                _("E-Mail-Adresse oder Passwort ist falsch. Bitte prüfen Sie Ihre Eingabe.")
+            )
+        status = 422
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/abmelden")
+def logout():
+    if current_user.is_authenticated:
+        accounts.rotate_session_token(current_user)
+        db.session.commit()
+    logout_user()
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    flash(_("Sie wurden abgemeldet."), "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.post("/sprache")
+def set_language():
+    lang = request.form.get("lang", "")
+    if lang in current_app.config["LANGUAGES"]:
+        session["lang"] = lang
+    target = safe_next_url(request.form.get("next")) or url_for("main.index")
+    return redirect(target, code=303)
