@@ -6,9 +6,19 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from tracker.views import admin, attendance, auth, main, my, navigation, reports, trainings
+    from tracker.views import (
+        admin,
+        attendance,
+        auth,
+        main,
+        my,
+        navigation,
+        privacy,
+        reports,
+        trainings,
+    )
 
     navigation.init_app(app)
 
-    for module in (main, auth, trainings, my, attendance, reports, admin):
+    for module in (main, auth, trainings, my, attendance, reports, admin, privacy):
         app.register_blueprint(module.bp)

@@ -1,0 +1,1 @@
+"""Workbooks: turn (headers, rows) into xlsx files; cell sanitising lives here, once."""
