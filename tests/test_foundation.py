@@ -198,3 +198,21 @@ def test_email_is_unique_case_insensitively(app, db):
     with pytest.raises(Conflict):
         accounts.create_user(email="kim@example.ORG", first_name="K", last_name="M",
                              organisation=org)
+
+
+def test_every_foreign_key_leads_an_index(app, db):
+    """Joins and deletes along a foreign key never scan a table."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(db.engine)
+    missing = []
+    for table in _db.metadata.sorted_tables:
+        leading = {tuple(table.primary_key.columns.keys())[0]}
+        for index in inspector.get_indexes(table.name):
+            leading.add(index["column_names"][0])
+        for unique in inspector.get_unique_constraints(table.name):
+            leading.add(unique["column_names"][0])
+        for fk in table.foreign_keys:
+            if fk.parent.name not in leading:
+                missing.append(f"{table.name}.{fk.parent.name}")
+    assert missing == []
