@@ -20,6 +20,15 @@
     }
   });
 
+  // A boosted form answered 422 carries the same page with German messages next to the
+  // fields: show it, as the browser would without JavaScript, instead of a generic error.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (evt.detail.boosted && evt.detail.xhr.status === 422) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+
   document.addEventListener("htmx:sendError", function () {
     var box = messages();
     if (box) {

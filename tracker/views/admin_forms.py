@@ -1,0 +1,225 @@
+"""The administration's forms: Flask-WTF with German messages, validated on the server."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+    URLField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class GermanTimeField(TimeField):
+    """TimeField whose parse error is German (WTForms ships no translation for it)."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(_l("Keine gültige Uhrzeit.")) from exc
+
+
+class GermanDateTimeLocalField(DateTimeLocalField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(_l("Kein gültiger Zeitpunkt (Datum und Uhrzeit).")) from exc
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes (rendered by the `checkboxes` macro)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        # A forged value (an organisation that is not offered) is refused in German.
+        if self.data:
+            allowed = {str(value) for value, _label in self.choices}
+            for value in self.data:
+                if str(value) not in allowed:
+                    raise ValidationError(_l("Ungültige Auswahl."))
+
+
+class GermanSelectField(SelectField):
+    def pre_validate(self, form):
+        allowed = {str(value) for value, _label in self.choices}
+        if str(self.data) not in allowed:
+            raise ValidationError(_l("Bitte wählen Sie einen Eintrag aus der Liste."))
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Bitte geben Sie den Namen ein.")),
+                    Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    short_name = StringField(
+        _l("Kurzname"), validators=[Optional(), Length(max=40, message=_l("Höchstens 40 Zeichen."))]
+    )
+
+
+class SeriesForm(FlaskForm):
+    title = StringField(
+        _l("Titel"),
+        validators=[DataRequired(_l("Bitte geben Sie einen Titel ein.")),
+                    Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    description = TextAreaField(
+        _l("Beschreibung"), validators=[Optional(), Length(max=5000, message=_l("Höchstens 5000 Zeichen."))]
+    )
+    owner_organisation_id = GermanSelectField(_l("Verantwortliche Organisation"), coerce=int)
+    open_to = MultiCheckboxField(_l("Offen für"), coerce=int)
+    coordinators = TextAreaField(
+        _l("Koordination (E-Mail-Adressen, eine pro Zeile)"),
+        validators=[Optional(), Length(max=5000, message=_l("Höchstens 5000 Zeichen."))],
+    )
+    archived = BooleanField(_l("Archiviert (nicht mehr angeboten)"))
+
+    def validate_open_to(self, field):
+        if not field.data:
+            raise ValidationError(_l("Bitte wählen Sie mindestens eine Organisation."))
+
+
+class SessionForm(FlaskForm):
+    title = StringField(
+        _l("Titel"),
+        validators=[DataRequired(_l("Bitte geben Sie einen Titel ein.")),
+                    Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    description = TextAreaField(
+        _l("Beschreibung"), validators=[Optional(), Length(max=5000, message=_l("Höchstens 5000 Zeichen."))]
+    )
+    day = DateField(_l("Datum"), validators=[InputRequired(_l("Bitte geben Sie das Datum ein."))])
+    start_time = GermanTimeField(
+        _l("Beginn"), validators=[InputRequired(_l("Bitte geben Sie die Uhrzeit des Beginns ein."))]
+    )
+    end_time = GermanTimeField(
+        _l("Ende"), validators=[InputRequired(_l("Bitte geben Sie die Uhrzeit des Endes ein."))]
+    )
+    enrolment_deadline = GermanDateTimeLocalField(
+        _l("Anmeldeschluss"), format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(_l("Bitte geben Sie den Anmeldeschluss ein."))],
+    )
+    location = StringField(
+        _l("Ort"), validators=[Optional(), Length(max=200, message=_l("Höchstens 200 Zeichen."))]
+    )
+    online_url = URLField(
+        _l("Online-Link"),
+        validators=[Optional(), Length(max=500, message=_l("Höchstens 500 Zeichen.")),
+                    URL(require_tld=False, message=_l("Bitte geben Sie eine vollständige Adresse mit https:// ein."))],
+    )
+    trainer = StringField(
+        _l("Referentin oder Referent"),
+        validators=[Optional(), Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    capacity = IntegerField(
+        _l("Plätze"),
+        validators=[InputRequired(_l("Bitte geben Sie die Zahl der Plätze ein.")),
+                    NumberRange(min=1, max=10000, message=_l("Die Zahl der Plätze muss zwischen 1 und 10000 liegen."))],
+    )
+
+    def validate_end_time(self, field):
+        if self.start_time.data and field.data and field.data <= self.start_time.data:
+            raise ValidationError(_l("Das Ende muss nach dem Beginn liegen."))
+
+    def validate_enrolment_deadline(self, field):
+        if self.day.data and self.start_time.data and field.data:
+            from datetime import datetime
+
+            if field.data > datetime.combine(self.day.data, self.start_time.data):
+                raise ValidationError(_l("Der Anmeldeschluss darf nicht nach dem Beginn liegen."))
+
+    def validate_location(self, field):
+        if not (field.data or "").strip() and not (self.online_url.data or "").strip():
+            raise ValidationError(_l("Bitte geben Sie einen Ort oder einen Online-Link an."))
+
+
+class CopySeriesForm(FlaskForm):
+    title = StringField(
+        _l("Titel der neuen Reihe"),
+        validators=[DataRequired(_l("Bitte geben Sie einen Titel ein.")),
+                    Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    first_day = DateField(_l("Neues Datum des ersten Termins"), validators=[Optional()])
+    offset_days = IntegerField(
+        _l("oder: Verschiebung in Tagen"),
+        validators=[Optional(), NumberRange(min=-3650, max=3650, message=_l("Höchstens 3650 Tage."))],
+    )
+
+    def validate_offset_days(self, field):
+        if field.data is None and self.first_day.data is None:
+            raise ValidationError(
+                _l("Bitte geben Sie ein neues Datum des ersten Termins oder eine Verschiebung in Tagen an.")
+            )
+        if field.data is not None and self.first_day.data is not None:
+            raise ValidationError(_l("Bitte geben Sie nur eines an: neues Datum oder Verschiebung."))
+        if field.data == 0:
+            raise ValidationError(_l("Die Verschiebung darf nicht 0 Tage sein."))
+
+
+class PersonForm(FlaskForm):
+    first_name = StringField(
+        _l("Vorname"),
+        validators=[DataRequired(_l("Bitte geben Sie den Vornamen ein.")),
+                    Length(max=100, message=_l("Höchstens 100 Zeichen."))],
+    )
+    last_name = StringField(
+        _l("Nachname"),
+        validators=[DataRequired(_l("Bitte geben Sie den Nachnamen ein.")),
+                    Length(max=100, message=_l("Höchstens 100 Zeichen."))],
+    )
+    email = EmailField(
+        _l("E-Mail-Adresse"),
+        validators=[DataRequired(_l("Bitte geben Sie die E-Mail-Adresse ein.")),
+                    Length(max=254, message=_l("Höchstens 254 Zeichen.")),
+                    Email(_l("Bitte geben Sie eine gültige E-Mail-Adresse ein."))],
+    )
+    organisation_id = GermanSelectField(_l("Organisation"), coerce=int)
+    role = GermanSelectField(_l("Rolle"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("Neues Passwort"),
+        validators=[DataRequired(_l("Bitte geben Sie ein neues Passwort ein.")),
+                    Length(min=10, max=500, message=_l("Das Passwort muss mindestens 10 Zeichen lang sein."))],
+    )
+    confirm = PasswordField(
+        _l("Passwort wiederholen"),
+        validators=[DataRequired(_l("Bitte wiederholen Sie das Passwort.")),
+                    EqualTo("password", message=_l("Die beiden Passwörter stimmen nicht überein."))],
+    )
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Personalliste (.xlsx oder .csv)"))
+
+    def validate_file(self, field):
+        if not field.data or not getattr(field.data, "filename", ""):
+            raise ValidationError(_l("Bitte wählen Sie eine Datei aus."))
