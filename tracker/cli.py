@@ -58,3 +58,7 @@ def create_admin_command(email, first_name, last_name, organisation_name, passwo
 def init_app(app: Flask) -> None:
     for command in (demo_data_command, demo_logins_command, create_admin_command):
         app.cli.add_command(command)
+
+    from tracker.exports.cli import export_group
+
+    app.cli.add_command(export_group)

@@ -1,0 +1,456 @@
+"""Auswertung: report filters, headline figures and the rows behind the participation workbook."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, Integer, case, distinct, func, literal, select
+
+from tracker.extensions import db
+from tracker.models import (
+    AttendanceMark,
+    AttendanceStatus,
+    Enrolment,
+    EnrolmentState,
+    Organisation,
+    TrainingSeries,
+    TrainingSession,
+    User,
+)
+from tracker.services import NotAllowed, ServiceError, access
+from tracker.services.participation import is_participation
+from tracker.timeutil import from_local, local_day_bounds, to_local
+
+# German labels of the attendance statuses, as HR reads them in the workbook.
+STATUS_LABELS = {
+    AttendanceStatus.PRESENT.value: "anwesend",
+    AttendanceStatus.EXCUSED.value: "entschuldigt",
+    AttendanceStatus.ABSENT.value: "unentschuldigt",
+}
+
+# Dates outside this range are typing mistakes (and Excel has no dates before 1900).
+MIN_YEAR, MAX_YEAR = 1900, 2100
+CHUNK_SIZE = 2000
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_GERMAN_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+
+
+class FilterErrors(ServiceError):
+    """The filters cannot be used; `errors` maps each field to its German message and
+    `english` holds the same problems for the command line."""
+
+    def __init__(self, errors: dict[str, str], english: list[str]):
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+        self.english = english
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """What a report covers. `organisation_id` None means every organisation (admins only)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    series_id: int | None = None
+    series_title: str | None = None
+    organisation_id: int | None = None
+    organisation_name: str | None = None
+
+    def query_args(self) -> dict[str, str]:
+        """The filters as URL parameters (for the download link and the shortcuts)."""
+        return {
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "series": str(self.series_id or ""),
+            "organisation": str(self.organisation_id or ""),
+        }
+
+
+def calendar_year(today: date) -> tuple[date, date]:
+    return date(today.year, 1, 1), date(today.year, 12, 31)
+
+
+def last_twelve_months(today: date) -> tuple[date, date]:
+    try:
+        start = today.replace(year=today.year - 1) + timedelta(days=1)
+    except ValueError:  # 29 February
+        start = date(today.year - 1, 3, 1)
+    return start, today
+
+
+def _parse_date(raw: str | None, label_de: str, option: str, errors: dict, english: list,
+                key: str) -> date | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    match = _ISO_DATE.match(text)
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+    else:
+        match = _GERMAN_DATE.match(text)
+        if not match:
+            errors[key] = f"{label_de}: Bitte geben Sie ein Datum im Format TT.MM.JJJJ an."
+            english.append(f"{option}: {text!r} is not a date; use YYYY-MM-DD.")
+            return None
+        day, month, year = (int(g) for g in match.groups())
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        errors[key] = f"{label_de}: Den {day:02d}.{month:02d}.{year:04d} gibt es nicht."
+        english.append(f"{option}: {text!r} is not a valid calendar date.")
+        return None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        errors[key] = (f"{label_de}: Bitte wählen Sie ein Datum zwischen {MIN_YEAR} und "
+                       f"{MAX_YEAR}.")
+        english.append(f"{option}: {text!r} is outside {MIN_YEAR}-{MAX_YEAR}.")
+        return None
+    return value
+
+
+def _parse_id(raw: str | None) -> int | None | bool:
+    """None for empty, an int, or False for something that is no id at all."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 12:
+        return False
+    return int(text)
+
+
+def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
+                  today: date | None = None) -> ReportFilters:
+    """Check the raw filters (from a URL or the command line) and who asks for them.
+
+    `user` None is the command line, which runs with an administrator's scope. Without any
+    period the report covers the current calendar year; an empty from/to leaves that end open.
+    An HR lead always gets their own organisation; asking for another one is refused (403).
+    """
+    errors: dict[str, str] = {}
+    english: list[str] = []
+    if "from" not in raw and "to" not in raw:
+        date_from, date_to = calendar_year(today or to_local_today())
+    else:
+        date_from = _parse_date(raw.get("from"), "Von", "--from", errors, english, "from")
+        date_to = _parse_date(raw.get("to"), "Bis", "--to", errors, english, "to")
+    if date_from and date_to and date_from > date_to:
+        errors["to"] = "Das Ende des Zeitraums liegt vor seinem Anfang. Bitte prüfen Sie die Daten."
+        english.append(f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}.")
+
+    series_id = _parse_id(raw.get("series"))
+    series = None
+    if series_id is not None:
+        series = db.session.get(TrainingSeries, series_id) if series_id is not False else None
+        if series is None:
+            errors["series"] = "Die gewählte Reihe gibt es nicht."
+            english.append(f"--series: there is no series with id {raw.get('series')!r}.")
+
+    organisation_id = _parse_id(raw.get("organisation"))
+    organisation = None
+    if organisation_id is not None:
+        organisation = (db.session.get(Organisation, organisation_id)
+                        if organisation_id is not False else None)
+        if organisation is None:
+            errors["organisation"] = "Die gewählte Organisation gibt es nicht."
+            english.append(
+                f"--organisation: there is no organisation with id {raw.get('organisation')!r}."
+            )
+    if errors:
+        raise FilterErrors(errors, english)
+
+    if user is not None:
+        if organisation is None and not user.is_admin:
+            organisation = user.organisation
+        if not access.can_export_organisation(user, organisation.id if organisation else None):
+            raise NotAllowed(
+                "Sie dürfen nur die Teilnahmen der Beschäftigten Ihrer eigenen Organisation "
+                "auswerten. Zahlen aller Partner finden Sie im Blatt „Organisationen“."
+            )
+    return ReportFilters(
+        date_from=date_from,
+        date_to=date_to,
+        series_id=series.id if series else None,
+        series_title=series.title if series else None,
+        organisation_id=organisation.id if organisation else None,
+        organisation_name=organisation.name if organisation else None,
+    )
+
+
+def to_local_today() -> date:
+    from tracker.models import utcnow
+
+    return to_local(utcnow()).date()
+
+
+# --- the selection ---------------------------------------------------------------------------
+
+def _session_conditions(filters: ReportFilters) -> list[ColumnElement[bool]]:
+    """Period (Berlin calendar days of the session's start) and series."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.date_from or filters.date_to:
+        start, end = local_day_bounds(filters.date_from or date(MIN_YEAR, 1, 1),
+                                      filters.date_to or date(MAX_YEAR, 12, 31))
+        if filters.date_from:
+            conditions.append(TrainingSession.starts_at >= start)
+        if filters.date_to:
+            conditions.append(TrainingSession.starts_at <= end)
+    if filters.series_id:
+        conditions.append(TrainingSession.series_id == filters.series_id)
+    return conditions
+
+
+def _mark_conditions(filters: ReportFilters, *, by_organisation: bool = True):
+    conditions = _session_conditions(filters)
+    # "Organisation" is the person's organisation when they enrolled, so history stays true.
+    if by_organisation and filters.organisation_id:
+        conditions.append(Enrolment.organisation_id == filters.organisation_id)
+    return conditions
+
+
+def _marks(*columns, filters: ReportFilters, by_organisation: bool = True):
+    """SELECT over the attendance marks of the selection."""
+    return (
+        select(*columns)
+        .select_from(AttendanceMark)
+        .join(Enrolment, Enrolment.id == AttendanceMark.enrolment_id)
+        .join(TrainingSession, TrainingSession.id == AttendanceMark.session_id)
+        .where(*_mark_conditions(filters, by_organisation=by_organisation))
+    )
+
+
+def session_hours_sql() -> ColumnElement:
+    """A session's length in hours, in SQL (the two databases spell it differently)."""
+    if db.engine.dialect.name == "postgresql":
+        return func.date_part("epoch", TrainingSession.ends_at - TrainingSession.starts_at) / 3600.0
+    return (func.julianday(TrainingSession.ends_at)
+            - func.julianday(TrainingSession.starts_at)) * 24.0
+
+
+def _hours(value) -> float:
+    return round(float(value or 0), 2)
+
+
+# --- headline figures ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figures:
+    participations: int  # marks "present"
+    people: int  # distinct people with at least one participation
+    sessions_held: int  # distinct sessions with attendance recorded
+    marks: int  # all attendance marks (present, excused, absent)
+    excused: int
+    absent: int
+    hours: float  # hours of training attended
+
+    @property
+    def attendance_rate(self) -> float | None:
+        """Present among all marks; None when nothing was recorded."""
+        return self.participations / self.marks if self.marks else None
+
+
+def headline_figures(filters: ReportFilters, *, by_organisation: bool = True) -> Figures:
+    """All figures in one SQL statement."""
+    present = is_participation()
+    row = db.session.execute(
+        _marks(
+            func.count(AttendanceMark.id),
+            func.coalesce(func.sum(case((present, 1), else_=0)), 0),
+            func.count(distinct(case((present, Enrolment.user_id)))),
+            func.count(distinct(AttendanceMark.session_id)),
+            func.coalesce(func.sum(case(
+                (AttendanceMark.status == AttendanceStatus.EXCUSED.value, 1), else_=0)), 0),
+            func.coalesce(func.sum(case(
+                (AttendanceMark.status == AttendanceStatus.ABSENT.value, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((present, session_hours_sql()), else_=0)), 0),
+            filters=filters,
+            by_organisation=by_organisation,
+        )
+    ).one()
+    marks, participations, people, sessions, excused, absent, hours = row
+    return Figures(
+        participations=int(participations), people=int(people), sessions_held=int(sessions),
+        marks=int(marks), excused=int(excused), absent=int(absent), hours=_hours(hours),
+    )
+
+
+# --- rows for the workbook -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SessionInfo:
+    series_id: int
+    series_title: str
+    title: str
+    day: date  # Berlin calendar day of the start
+    hours: float
+    trainer: str
+
+
+def sessions_in_selection(filters: ReportFilters) -> dict[int, SessionInfo]:
+    """The sessions in the period and series, by id (a few thousand at most)."""
+    rows = db.session.execute(
+        select(TrainingSession.id, TrainingSession.series_id, TrainingSeries.title,
+               TrainingSession.title, TrainingSession.starts_at, TrainingSession.ends_at,
+               TrainingSession.trainer)
+        .join(TrainingSeries, TrainingSeries.id == TrainingSession.series_id)
+        .where(*_session_conditions(filters))
+    )
+    return {
+        sid: SessionInfo(series_id, series_title, title, to_local(starts).date(),
+                         round((ends - starts).total_seconds() / 3600, 2), trainer or "")
+        for sid, series_id, series_title, title, starts, ends, trainer in rows
+    }
+
+
+def organisation_names() -> dict[int, str]:
+    return dict(db.session.execute(select(Organisation.id, Organisation.name)).tuples().all())
+
+
+def mark_rows(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
+    """Every attendance mark of the selection, streamed in chunks (server-side cursor on
+    PostgreSQL), ordered by date, session and name. Yields plain tuples:
+    (last_name, first_name, email, organisation, SessionInfo, status label, walk_in)."""
+    sessions = sessions_in_selection(filters)
+    orgs = organisation_names()
+    statement = (
+        _marks(User.last_name, User.first_name, User.email, Enrolment.organisation_id,
+               AttendanceMark.session_id, AttendanceMark.status, Enrolment.state,
+               filters=filters)
+        .join(User, User.id == Enrolment.user_id)
+        .order_by(TrainingSession.starts_at, TrainingSession.id, User.last_name,
+                  User.first_name, AttendanceMark.id)
+        .execution_options(yield_per=chunk_size)
+    )
+    walk_in = EnrolmentState.WALK_IN.value
+    labels = STATUS_LABELS
+    for last, first, email, org_id, session_id, status, state in db.session.execute(statement):
+        yield (last, first, email, orgs.get(org_id, ""), sessions[session_id],
+               labels.get(status, status), state == walk_in)
+
+
+@dataclass
+class PersonTotals:
+    last_name: str
+    first_name: str
+    email: str
+    organisation: str
+    participations: int = 0
+    hours: float = 0.0
+    first: date | None = None
+    last: date | None = None
+    # series id -> (participations, hours)
+    per_series: dict[int, tuple[int, float]] = field(default_factory=dict)
+
+
+def series_with_participations(filters: ReportFilters) -> list[tuple[int, str]]:
+    """The series in which the selection has participations, by title: the Personen columns."""
+    rows = db.session.execute(
+        _marks(TrainingSeries.id, TrainingSeries.title, filters=filters)
+        .join(TrainingSeries, TrainingSeries.id == TrainingSession.series_id)
+        .where(is_participation())
+        .group_by(TrainingSeries.id, TrainingSeries.title)
+        .order_by(TrainingSeries.title, TrainingSeries.id)
+    )
+    return [(sid, title) for sid, title in rows]
+
+
+def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
+                  ) -> Iterator[PersonTotals]:
+    """Participations per person (and organisation at the time), per series and in total;
+    aggregated in SQL per person and series, merged here while streaming."""
+    orgs = organisation_names()
+    statement = (
+        _marks(Enrolment.user_id, Enrolment.organisation_id, TrainingSession.series_id,
+               func.count(AttendanceMark.id), func.sum(session_hours_sql()),
+               func.min(TrainingSession.starts_at), func.max(TrainingSession.starts_at),
+               User.last_name, User.first_name, User.email, filters=filters)
+        .join(User, User.id == Enrolment.user_id)
+        .where(is_participation())
+        .group_by(Enrolment.user_id, Enrolment.organisation_id, TrainingSession.series_id,
+                  User.last_name, User.first_name, User.email)
+        .order_by(User.last_name, User.first_name, Enrolment.user_id, Enrolment.organisation_id,
+                  TrainingSession.series_id)
+        .execution_options(yield_per=chunk_size)
+    )
+    current: PersonTotals | None = None
+    key = None
+    for (user_id, org_id, series_id, count, hours, first, last, last_name, first_name,
+         email) in db.session.execute(statement):
+        if (user_id, org_id) != key:
+            if current is not None:
+                yield current
+            key = (user_id, org_id)
+            current = PersonTotals(last_name, first_name, email, orgs.get(org_id, ""))
+        hours = _hours(hours)
+        first_day, last_day = to_local(first).date(), to_local(last).date()
+        current.per_series[series_id] = (int(count), hours)
+        current.participations += int(count)
+        current.hours = round(current.hours + hours, 2)
+        current.first = min(current.first or first_day, first_day)
+        current.last = max(current.last or last_day, last_day)
+    if current is not None:
+        yield current
+
+
+@dataclass(frozen=True)
+class OrganisationYearSeries:
+    organisation: str
+    year: int
+    series_title: str
+    participations: int
+    people: int
+    hours: float
+
+
+def organisation_totals(filters: ReportFilters) -> list[OrganisationYearSeries]:
+    """Participations, distinct people and hours per organisation, year and series: counts of
+    every partner, no names, whatever the organisation filter (figures across partners)."""
+    sessions = sessions_in_selection(filters)
+    if not sessions:
+        return []
+    # The Berlin calendar year of a session's start, as a CASE over UTC year boundaries;
+    # grouped in an outer query so both databases see one and the same expression.
+    years = sorted({info.day.year for info in sessions.values()})
+    year = case(
+        *[(TrainingSession.starts_at < from_local(datetime(y + 1, 1, 1)), y) for y in years[:-1]],
+        else_=years[-1],
+    ) if len(years) > 1 else literal(years[0], Integer)
+    inner = (
+        _marks(Enrolment.organisation_id.label("organisation_id"), year.label("year"),
+               TrainingSession.series_id.label("series_id"), Enrolment.user_id.label("user_id"),
+               session_hours_sql().label("hours"), filters=filters, by_organisation=False)
+        .where(is_participation())
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(inner.c.organisation_id, inner.c.year, inner.c.series_id, func.count(),
+               func.count(distinct(inner.c.user_id)), func.sum(inner.c.hours))
+        .group_by(inner.c.organisation_id, inner.c.year, inner.c.series_id)
+    ).all()
+    orgs = organisation_names()
+    series_titles = {info.series_id: info.series_title for info in sessions.values()}
+    result = [
+        OrganisationYearSeries(orgs.get(org_id, ""), int(y), series_titles.get(series_id, ""),
+                               int(count), int(people), _hours(hours))
+        for org_id, y, series_id, count, people, hours in rows
+    ]
+    result.sort(key=lambda r: (r.organisation, r.year, r.series_title))
+    return result
+
+
+# --- choices for the filter form -------------------------------------------------------------
+
+def series_choices() -> list[tuple[int, str]]:
+    return list(db.session.execute(
+        select(TrainingSeries.id, TrainingSeries.title).order_by(TrainingSeries.title)
+    ).tuples())
+
+
+def organisation_choices(user: User) -> list[tuple[int, str]]:
+    """Admins pick any organisation; an HR lead only has their own."""
+    statement = select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    if not user.is_admin:
+        statement = statement.where(Organisation.id == user.organisation_id)
+    return list(db.session.execute(statement).tuples())
