@@ -6,6 +6,9 @@ Employees and HR staff get 403 on every page here; objects an HR lead may not se
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from flask import (
     Blueprint,
     abort,
@@ -20,9 +23,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.extensions import db, login_manager
-from tracker.models import Organisation, Role
-from tracker.services import ServiceError, organisations
-from tracker.views.admin_forms import OrganisationForm
+from tracker.models import Organisation, Role, TrainingSeries, TrainingSession, utcnow
+from tracker.services import ServiceError, access, enrolment, organisations, series_admin
+from tracker.timeutil import from_local, to_local
+from tracker.views.admin_forms import CopySeriesForm, OrganisationForm, SeriesForm, SessionForm
 from tracker.views.htmx import is_partial
 
 bp = Blueprint("admin", __name__, url_prefix="/verwaltung")
@@ -165,3 +169,251 @@ def organisation_set_active(org_id: int):
     people = organisations.people_counts([org.id]).get(org.id, 0)
     return _done(message, url_for("admin.organisation_list"),
                  fragment="admin/_organisation_row.html", org=org, people=people)
+
+
+# --- Series and sessions ---------------------------------------------------------------------
+
+
+def _get_series_or_404(series_id: int) -> TrainingSeries:
+    """A series the current user manages; others' series answer 404 (no existence leak)."""
+    series = db.session.get(TrainingSeries, series_id)
+    if series is None or not access.can_manage_series(current_user, series):
+        abort(404)
+    return series
+
+
+def _get_managed_session_or_404(session_id: int) -> TrainingSession:
+    session = db.session.get(TrainingSession, session_id)
+    if session is None or not access.can_manage_series(current_user, session.series):
+        abort(404)
+    return session
+
+
+def _organisation_choices(*, include: list[int] | None = None) -> list[tuple[int, str]]:
+    """Active organisations, plus the ones already chosen (a deactivated one stays visible)."""
+    include = set(include or [])
+    return [(o.id, o.name) for o in organisations.all_organisations()
+            if o.active or o.id in include]
+
+
+def _series_form(series: TrainingSeries | None) -> SeriesForm:
+    if series is not None and request.method == "GET":
+        form = SeriesForm(obj=series)
+        form.open_to.data = [o.id for o in series.open_to]
+        form.coordinators.data = "\n".join(u.email for u in series.coordinators)
+        form.owner_organisation_id.data = series.owner_organisation_id
+    else:
+        form = SeriesForm()
+    chosen = [o.id for o in series.open_to] if series else []
+    form.open_to.choices = _organisation_choices(include=chosen)
+    if current_user.is_admin:
+        owner = [series.owner_organisation_id] if series else []
+        form.owner_organisation_id.choices = _organisation_choices(include=owner)
+    else:
+        form.owner_organisation_id.choices = [
+            (current_user.organisation_id, current_user.organisation.name)
+        ]
+        if request.method == "GET" and series is None:
+            form.owner_organisation_id.data = current_user.organisation_id
+            form.open_to.data = [current_user.organisation_id]
+    return form
+
+
+def _series_values(form: SeriesForm) -> dict:
+    ids = set(form.open_to.data or [])
+    return {
+        "title": form.title.data,
+        "description": form.description.data or "",
+        "owner": db.session.get(Organisation, form.owner_organisation_id.data),
+        "open_to": [o for o in organisations.all_organisations() if o.id in ids],
+    }
+
+
+@bp.get("/reihen")
+def series_list():
+    q = _q()
+    org_id = request.args.get("organisation", type=int) if current_user.is_admin else None
+    pagination = db.paginate(
+        series_admin.manageable_series(current_user, q=q, organisation_id=org_id),
+        page=_page(), per_page=PER_PAGE, error_out=False,
+    )
+    stats = series_admin.session_stats([s.id for s in pagination.items])
+    args = {k: v for k, v in {"q": q, "organisation": org_id}.items() if v}
+    return render_template(
+        "admin/series_list.html", pagination=pagination, stats=stats, q=q, org_id=org_id,
+        args=args, organisations=organisations.all_organisations() if current_user.is_admin else [],
+    )
+
+
+@bp.route("/reihen/neu", methods=["GET", "POST"])
+def series_new():
+    form = _series_form(None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            coordinators = series_admin.parse_coordinators(form.coordinators.data)
+        except ServiceError as exc:
+            status = _field_error(form.coordinators, exc)
+        else:
+            series = series_admin.create_series(actor=current_user, coordinators=coordinators,
+                                                **_series_values(form))
+            db.session.commit()
+            flash(_("Die Reihe „%(title)s“ wurde angelegt. Legen Sie jetzt ihre Termine an.",
+                    title=series.title), "success")
+            return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/series_form.html", form=form, series=None), status
+
+
+@bp.get("/reihen/<int:series_id>")
+def series_detail(series_id: int):
+    series = _get_series_or_404(series_id)
+    pagination = db.paginate(series_admin.series_sessions(series), page=_page(),
+                             per_page=PER_PAGE, error_out=False)
+    waiting = enrolment.waitlist_lengths([s.id for s in pagination.items])
+    return render_template("admin/series_detail.html", series=series, pagination=pagination,
+                           waiting=waiting, now=utcnow())
+
+
+@bp.route("/reihen/<int:series_id>/bearbeiten", methods=["GET", "POST"])
+def series_edit(series_id: int):
+    series = _get_series_or_404(series_id)
+    form = _series_form(series)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            coordinators = series_admin.parse_coordinators(form.coordinators.data)
+        except ServiceError as exc:
+            status = _field_error(form.coordinators, exc)
+        else:
+            series_admin.update_series(series, actor=current_user, coordinators=coordinators,
+                                       archived=bool(form.archived.data), **_series_values(form))
+            db.session.commit()
+            flash(_("Die Reihe wurde gespeichert."), "success")
+            return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/series_form.html", form=form, series=series), status
+
+
+@bp.route("/reihen/<int:series_id>/kopieren", methods=["GET", "POST"])
+def series_copy(series_id: int):
+    series = _get_series_or_404(series_id)
+    form = CopySeriesForm()
+    if request.method == "GET":
+        form.title.data = _suggest_copy_title(series.title)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            copy = series_admin.copy_series(series, actor=current_user, title=form.title.data,
+                                            offset_days=form.offset_days.data,
+                                            first_day=form.first_day.data)
+        except ServiceError as exc:
+            field = form.first_day if form.first_day.data else form.offset_days
+            status = _field_error(field, exc)
+        else:
+            db.session.commit()
+            flash(_("Die Reihe wurde kopiert: „%(title)s“ mit %(n)s Terminen.",
+                    title=copy.title, n=len(copy.sessions)), "success")
+            return redirect(url_for("admin.series_detail", series_id=copy.id), code=303)
+    elif form.errors:
+        status = 422
+    first = next((s for s in series.sessions if s.cancelled_at is None), None)
+    return render_template("admin/series_copy.html", form=form, series=series,
+                           first=first), status
+
+
+def _suggest_copy_title(title: str) -> str:
+    """"Vielfaltsmontag 2025" -> "Vielfaltsmontag 2026"; other titles get " (Kopie)"."""
+    match = re.search(r"(19|20)\d\d(?!.*\d)", title)
+    if match:
+        year = int(match.group(0)) + 1
+        return title[: match.start()] + str(year) + title[match.end():]
+    return f"{title} (Kopie)"[:200]
+
+
+def _session_form(session: TrainingSession | None) -> SessionForm:
+    if session is not None and request.method == "GET":
+        start, end = to_local(session.starts_at), to_local(session.ends_at)
+        form = SessionForm(obj=session)
+        form.day.data = start.date()
+        form.start_time.data = start.time().replace(tzinfo=None)
+        form.end_time.data = end.time().replace(tzinfo=None)
+        form.enrolment_deadline.data = to_local(session.enrolment_deadline).replace(tzinfo=None)
+    else:
+        form = SessionForm()
+    return form
+
+
+def _session_data(form: SessionForm) -> series_admin.SessionData:
+    return series_admin.SessionData(
+        title=form.title.data,
+        description=form.description.data or "",
+        starts_at=from_local(datetime.combine(form.day.data, form.start_time.data)),
+        ends_at=from_local(datetime.combine(form.day.data, form.end_time.data)),
+        enrolment_deadline=from_local(form.enrolment_deadline.data),
+        location=form.location.data or "",
+        online_url=form.online_url.data or "",
+        trainer=form.trainer.data or "",
+        capacity=form.capacity.data,
+    )
+
+
+@bp.route("/reihen/<int:series_id>/termine/neu", methods=["GET", "POST"])
+def session_new(series_id: int):
+    series = _get_series_or_404(series_id)
+    form = _session_form(None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            session = series_admin.create_session(series, _session_data(form), actor=current_user)
+        except ServiceError as exc:
+            status = _field_error(form.day, exc)
+        else:
+            db.session.commit()
+            flash(_("Der Termin „%(title)s“ wurde angelegt.", title=session.title), "success")
+            return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/session_form.html", form=form, series=series,
+                           session=None), status
+
+
+@bp.route("/termine/<int:session_id>", methods=["GET", "POST"])
+def session_edit(session_id: int):
+    session = _get_managed_session_or_404(session_id)
+    series = session.series
+    if session.cancelled_at is not None and request.method == "POST":
+        raise ServiceError(_("Dieser Termin wurde abgesagt und kann nicht mehr bearbeitet werden."))
+    form = _session_form(session)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            promoted = series_admin.update_session(session, _session_data(form),
+                                                   actor=current_user)
+        except ServiceError as exc:
+            target = form.capacity if "Kapazität" in exc.message or "Plätze" in exc.message else form.day
+            status = _field_error(target, exc)
+        else:
+            db.session.commit()
+            message = _("Der Termin wurde gespeichert.")
+            if promoted:
+                message += " " + _("%(n)s Personen haben einen Platz von der Warteliste erhalten.",
+                                   n=len(promoted))
+            flash(message, "success")
+            return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/session_form.html", form=form, series=series,
+                           session=session), status
+
+
+@bp.post("/termine/<int:session_id>/absagen")
+def session_cancel(session_id: int):
+    session = _get_managed_session_or_404(session_id)
+    affected = series_admin.cancel_session(session, actor=current_user)
+    db.session.commit()
+    flash(_("Der Termin „%(title)s“ wurde abgesagt. %(n)s Anmeldungen bleiben als „vom "
+            "Veranstalter abgesagt“ erhalten.", title=session.title, n=affected), "success")
+    return redirect(url_for("admin.series_detail", series_id=session.series_id), code=303)

@@ -172,15 +172,23 @@ class CopySeriesForm(FlaskForm):
         validators=[Optional(), NumberRange(min=-3650, max=3650, message=_l("Höchstens 3650 Tage."))],
     )
 
-    def validate_offset_days(self, field):
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        field = self.offset_days
+        if field.errors or self.first_day.errors:
+            return False
+        message = None
         if field.data is None and self.first_day.data is None:
-            raise ValidationError(
-                _l("Bitte geben Sie ein neues Datum des ersten Termins oder eine Verschiebung in Tagen an.")
-            )
-        if field.data is not None and self.first_day.data is not None:
-            raise ValidationError(_l("Bitte geben Sie nur eines an: neues Datum oder Verschiebung."))
-        if field.data == 0:
-            raise ValidationError(_l("Die Verschiebung darf nicht 0 Tage sein."))
+            message = _l("Bitte geben Sie ein neues Datum des ersten Termins oder eine "
+                         "Verschiebung in Tagen an.")
+        elif field.data is not None and self.first_day.data is not None:
+            message = _l("Bitte geben Sie nur eines an: neues Datum oder Verschiebung.")
+        elif field.data == 0:
+            message = _l("Die Verschiebung darf nicht 0 Tage sein.")
+        if message:
+            field.errors = [*field.errors, message]
+            return False
+        return ok
 
 
 class PersonForm(FlaskForm):

@@ -1,0 +1,318 @@
+"""Running series: create and edit series and sessions, cancel sessions, copy a series.
+
+Capacity changes and cancelling a session go through tracker.services.enrolment, which owns
+the seat and waiting-list rules; this module only adds the administrative checks and the
+audit entries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select
+
+from tracker.extensions import db
+from tracker.models import (
+    Enrolment,
+    EnrolmentState,
+    Organisation,
+    TrainingSeries,
+    TrainingSession,
+    User,
+    utcnow,
+)
+from tracker.services import NotAllowed, ServiceError, access, audit, enrolment
+from tracker.timeutil import from_local, to_local
+
+MAX_CAPACITY = 10000
+
+
+@dataclass
+class SessionData:
+    """What a session form gives: times are naive UTC already (converted from Berlin)."""
+
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    enrolment_deadline: datetime
+    capacity: int
+    description: str = ""
+    location: str = ""
+    online_url: str = ""
+    trainer: str = ""
+
+
+# --- Lists ----------------------------------------------------------------------------------
+
+
+def manageable_series(actor: User, *, q: str = "", organisation_id: int | None = None) -> Select:
+    """The series `actor` manages, newest first, narrowed by a search (for db.paginate)."""
+    query = select(TrainingSeries).join(TrainingSeries.owner_organisation)
+    if not actor.is_admin:
+        query = query.where(TrainingSeries.owner_organisation_id == actor.organisation_id)
+    elif organisation_id:
+        query = query.where(TrainingSeries.owner_organisation_id == organisation_id)
+    if q:
+        needle = f"%{q.lower()}%"
+        query = query.where(or_(func.lower(TrainingSeries.title).like(needle),
+                                func.lower(Organisation.name).like(needle)))
+    return query.order_by(TrainingSeries.archived, TrainingSeries.created_at.desc(),
+                          TrainingSeries.id.desc())
+
+
+def session_stats(series_ids: list[int]) -> dict[int, tuple[int, datetime | None, datetime | None]]:
+    """{series id: (number of sessions, first start, last start)} in one query."""
+    if not series_ids:
+        return {}
+    rows = db.session.execute(
+        select(TrainingSession.series_id, func.count(TrainingSession.id),
+               func.min(TrainingSession.starts_at), func.max(TrainingSession.starts_at))
+        .where(TrainingSession.series_id.in_(series_ids))
+        .group_by(TrainingSession.series_id)
+    )
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def series_sessions(series: TrainingSeries) -> Select:
+    return (select(TrainingSession).where(TrainingSession.series_id == series.id)
+            .order_by(TrainingSession.starts_at.desc(), TrainingSession.id.desc()))
+
+
+# --- Series ---------------------------------------------------------------------------------
+
+
+_EMAIL_SPLIT = re.compile(r"[\s,;]+")
+
+
+def parse_coordinators(text: str) -> list[User]:
+    """People named by e-mail (one per line, or separated by commas); unknown ones refused."""
+    emails = []
+    for part in _EMAIL_SPLIT.split(text or ""):
+        email = part.strip().lower()
+        if email and email not in emails:
+            emails.append(email)
+    if not emails:
+        return []
+    if len(emails) > 50:
+        raise ServiceError("Bitte geben Sie höchstens 50 Personen für die Koordination an.")
+    users = list(db.session.scalars(select(User).where(User.email.in_(emails))))
+    found = {u.email for u in users}
+    unknown = [e for e in emails if e not in found]
+    if unknown:
+        raise ServiceError("Unbekannte E-Mail-Adresse: " + ", ".join(unknown[:5]))
+    inactive = [u.email for u in users if not u.active]
+    if inactive:
+        raise ServiceError("Diese Person ist deaktiviert: " + ", ".join(inactive[:5]))
+    return sorted(users, key=lambda u: emails.index(u.email))
+
+
+def _check_owner(actor: User, owner: Organisation) -> None:
+    if not actor.is_admin and owner.id != actor.organisation_id:
+        raise NotAllowed("Sie dürfen nur Reihen Ihrer eigenen Organisation verwalten.")
+    if not owner.active:
+        raise ServiceError("Diese Organisation ist deaktiviert.")
+
+
+def _clean_series(title: str, open_to: list[Organisation]) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise ServiceError("Bitte geben Sie einen Titel ein.")
+    if len(title) > 200:
+        raise ServiceError("Der Titel ist zu lang (höchstens 200 Zeichen).")
+    if not open_to:
+        raise ServiceError("Bitte wählen Sie mindestens eine Organisation, die sich anmelden darf.")
+    return title
+
+
+def create_series(
+    *, actor: User, title: str, description: str, owner: Organisation,
+    open_to: list[Organisation], coordinators: list[User],
+) -> TrainingSeries:
+    _check_owner(actor, owner)
+    title = _clean_series(title, open_to)
+    series = TrainingSeries(title=title, description=(description or "").strip(),
+                            owner_organisation=owner, open_to=list(open_to),
+                            coordinators=list(coordinators), archived=False)
+    db.session.add(series)
+    db.session.flush()
+    audit.record(actor, "series.create", "series", series.id, organisation_id=owner.id,
+                 details={"title": title, "open_to": [o.id for o in open_to],
+                          "coordinators": [u.id for u in coordinators]})
+    return series
+
+
+def update_series(
+    series: TrainingSeries, *, actor: User, title: str, description: str, owner: Organisation,
+    open_to: list[Organisation], coordinators: list[User], archived: bool,
+) -> None:
+    if not access.can_manage_series(actor, series):
+        raise NotAllowed("Sie dürfen diese Reihe nicht bearbeiten.")
+    if owner.id != series.owner_organisation_id:
+        _check_owner(actor, owner)
+    title = _clean_series(title, open_to)
+    details = audit.changes(series, {"title": title, "description": (description or "").strip(),
+                                     "owner_organisation_id": owner.id, "archived": archived})
+    old_open = sorted(o.id for o in series.open_to)
+    new_open = sorted(o.id for o in open_to)
+    if old_open != new_open:
+        details["open_to"] = [old_open, new_open]
+    old_coord = sorted(u.id for u in series.coordinators)
+    new_coord = sorted(u.id for u in coordinators)
+    if old_coord != new_coord:
+        details["coordinators"] = [old_coord, new_coord]
+    if not details:
+        return
+    series.title = title
+    series.description = (description or "").strip()
+    series.owner_organisation = owner
+    series.archived = archived
+    series.open_to = list(open_to)
+    series.coordinators = list(coordinators)
+    db.session.flush()
+    audit.record(actor, "series.update", "series", series.id, organisation_id=owner.id,
+                 details=details)
+
+
+# --- Sessions -------------------------------------------------------------------------------
+
+
+def _validate_session(data: SessionData) -> SessionData:
+    data.title = (data.title or "").strip()
+    data.location = (data.location or "").strip()
+    data.online_url = (data.online_url or "").strip()
+    data.trainer = (data.trainer or "").strip()
+    data.description = (data.description or "").strip()
+    if not data.title:
+        raise ServiceError("Bitte geben Sie einen Titel ein.")
+    if data.ends_at <= data.starts_at:
+        raise ServiceError("Das Ende muss nach dem Beginn liegen.")
+    if data.enrolment_deadline > data.starts_at:
+        raise ServiceError("Der Anmeldeschluss darf nicht nach dem Beginn liegen.")
+    if isinstance(data.capacity, bool) or not isinstance(data.capacity, int) or data.capacity < 1:
+        raise ServiceError("Die Zahl der Plätze muss mindestens 1 sein.")
+    if data.capacity > MAX_CAPACITY:
+        raise ServiceError(f"Die Zahl der Plätze darf höchstens {MAX_CAPACITY} betragen.")
+    if not data.location and not data.online_url:
+        raise ServiceError("Bitte geben Sie einen Ort oder einen Online-Link an.")
+    if data.online_url and not data.online_url.lower().startswith(("https://", "http://")):
+        raise ServiceError("Der Online-Link muss mit https:// beginnen.")
+    return data
+
+
+def create_session(series: TrainingSeries, data: SessionData, *, actor: User) -> TrainingSession:
+    if not access.can_manage_series(actor, series):
+        raise NotAllowed("Sie dürfen in dieser Reihe keine Termine anlegen.")
+    data = _validate_session(data)
+    if data.starts_at <= utcnow():
+        raise ServiceError("Ein neuer Termin muss in der Zukunft liegen.")
+    session = TrainingSession(series=series, seats_taken=0, waitlist_seq=0, **asdict(data))
+    db.session.add(session)
+    db.session.flush()
+    audit.record(actor, "session.create", "session", session.id,
+                 organisation_id=series.owner_organisation_id,
+                 details={"series_id": series.id, **asdict(data)})
+    return session
+
+
+def update_session(session: TrainingSession, data: SessionData, *, actor: User) -> list[Enrolment]:
+    """Change a session; a new capacity goes through the enrolment rules (promotions)."""
+    if not access.can_manage_series(actor, session.series):
+        raise NotAllowed("Sie dürfen diesen Termin nicht bearbeiten.")
+    if session.cancelled_at is not None:
+        raise ServiceError("Dieser Termin wurde abgesagt und kann nicht mehr bearbeitet werden.")
+    data = _validate_session(data)
+    fields = asdict(data)
+    new_capacity = fields.pop("capacity")
+    old_capacity = session.capacity
+    details = audit.changes(session, fields)
+    if details:
+        for key, value in fields.items():
+            setattr(session, key, value)
+        db.session.flush()
+        audit.record(actor, "session.update", "session", session.id,
+                     organisation_id=session.series.owner_organisation_id, details=details)
+    promoted: list[Enrolment] = []
+    if new_capacity != old_capacity:
+        promoted = enrolment.change_capacity(session, new_capacity, actor=actor)
+        audit.record(actor, "session.capacity", "session", session.id,
+                     organisation_id=session.series.owner_organisation_id,
+                     details={"capacity": [old_capacity, new_capacity],
+                              "promoted": [e.id for e in promoted]})
+    return promoted
+
+
+def cancel_session(session: TrainingSession, *, actor: User) -> int:
+    """Cancel through the enrolment rules (enrolments kept, cancelled by the organiser);
+    returns how many people were affected."""
+    affected = db.session.scalar(
+        select(func.count(Enrolment.id)).where(
+            Enrolment.session_id == session.id,
+            Enrolment.state.in_([EnrolmentState.ENROLLED, EnrolmentState.WAITLISTED]),
+        )
+    ) or 0
+    org_id = session.series.owner_organisation_id
+    enrolment.cancel_session(session, actor=actor)
+    audit.record(actor, "session.cancel", "session", session.id, organisation_id=org_id,
+                 details={"affected": affected})
+    return affected
+
+
+# --- Copy a series to a new period ----------------------------------------------------------
+
+
+def _shift(value: datetime, days: int) -> datetime:
+    """Shift by whole days on the Berlin wall clock, so 14:00 stays 14:00 across DST."""
+    local = to_local(value).replace(tzinfo=None) + timedelta(days=days)
+    return from_local(local)
+
+
+def copy_offset(series: TrainingSeries, *, offset_days: int | None, first_day: date | None) -> int:
+    if offset_days is not None:
+        return offset_days
+    first = next((s for s in series.sessions if s.cancelled_at is None), None)
+    if first is None or first_day is None:
+        raise ServiceError("Die Reihe hat keine Termine; bitte geben Sie eine Verschiebung an.")
+    return (first_day - to_local(first.starts_at).date()).days
+
+
+def copy_series(
+    series: TrainingSeries, *, actor: User, title: str, offset_days: int | None = None,
+    first_day: date | None = None,
+) -> TrainingSeries:
+    """A new series with the same partners and coordinators and every session that was not
+    cancelled, shifted by whole days; the new sessions start empty (no seats, no enrolments)."""
+    if not access.can_manage_series(actor, series):
+        raise NotAllowed("Sie dürfen diese Reihe nicht kopieren.")
+    days = copy_offset(series, offset_days=offset_days, first_day=first_day)
+    if days == 0:
+        raise ServiceError("Die Verschiebung darf nicht 0 Tage sein.")
+    sessions = [s for s in series.sessions if s.cancelled_at is None]
+    now = utcnow()
+    shifted = [(s, _shift(s.starts_at, days)) for s in sessions]
+    if any(start <= now for _s, start in shifted):
+        raise ServiceError(
+            "Nach der Verschiebung lägen Termine in der Vergangenheit. Bitte wählen Sie ein "
+            "späteres Datum."
+        )
+    title = _clean_series(title, series.open_to)
+    copy = TrainingSeries(
+        title=title, description=series.description, owner_organisation_id=series.owner_organisation_id,
+        open_to=list(series.open_to), coordinators=list(series.coordinators), archived=False,
+    )
+    db.session.add(copy)
+    for source, start in shifted:
+        copy.sessions.append(TrainingSession(
+            title=source.title, description=source.description, starts_at=start,
+            ends_at=_shift(source.ends_at, days),
+            enrolment_deadline=_shift(source.enrolment_deadline, days),
+            location=source.location, online_url=source.online_url, trainer=source.trainer,
+            capacity=source.capacity, seats_taken=0, waitlist_seq=0,
+        ))
+    db.session.flush()
+    audit.record(actor, "series.copy", "series", copy.id,
+                 organisation_id=series.owner_organisation_id,
+                 details={"from_series": series.id, "offset_days": days,
+                          "sessions": len(shifted), "title": title})
+    return copy
