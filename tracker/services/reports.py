@@ -305,7 +305,7 @@ def sessions_in_selection(filters: ReportFilters) -> dict[int, SessionInfo]:
 
 
 def organisation_names() -> dict[int, str]:
-    return dict(db.session.execute(select(Organisation.id, Organisation.name)).tuples().all())
+    return dict(db.session.execute(select(Organisation.id, Organisation.name)).all())
 
 
 def mark_rows(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
@@ -445,7 +445,7 @@ def organisation_totals(filters: ReportFilters) -> list[OrganisationYearSeries]:
 def series_choices() -> list[tuple[int, str]]:
     return list(db.session.execute(
         select(TrainingSeries.id, TrainingSeries.title).order_by(TrainingSeries.title)
-    ).tuples())
+    ).all())
 
 
 def organisation_choices(user: User) -> list[tuple[int, str]]:
@@ -453,4 +453,4 @@ def organisation_choices(user: User) -> list[tuple[int, str]]:
     statement = select(Organisation.id, Organisation.name).order_by(Organisation.name)
     if not user.is_admin:
         statement = statement.where(Organisation.id == user.organisation_id)
-    return list(db.session.execute(statement).tuples())
+    return [(i, n) for i, n in db.session.execute(statement)]
