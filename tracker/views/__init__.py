@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         main,
         my,
         navigation,
+        password,
         privacy,
         reports,
         trainings,
@@ -20,5 +21,5 @@ def register_blueprints(app: Flask) -> None:
 
     navigation.init_app(app)
 
-    for module in (main, auth, trainings, my, attendance, reports, admin, privacy):
+    for module in (main, auth, trainings, my, attendance, reports, admin, privacy, password):
         app.register_blueprint(module.bp)

@@ -23,11 +23,24 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.extensions import db, login_manager
-from tracker.models import Organisation, Role, TrainingSeries, TrainingSession, utcnow
-from tracker.services import ServiceError, access, enrolment, organisations, series_admin
+from tracker.models import Organisation, Role, TrainingSeries, TrainingSession, User, utcnow
+from tracker.services import (
+    ServiceError,
+    access,
+    enrolment,
+    organisations,
+    people,
+    series_admin,
+)
 from tracker.timeutil import from_local, to_local
-from tracker.views.admin_forms import CopySeriesForm, OrganisationForm, SeriesForm, SessionForm
-from tracker.views.htmx import is_partial
+from tracker.views.admin_forms import (
+    CopySeriesForm,
+    OrganisationForm,
+    PersonForm,
+    SeriesForm,
+    SessionForm,
+)
+from tracker.views.htmx import is_partial, render_page_or_fragment
 
 bp = Blueprint("admin", __name__, url_prefix="/verwaltung")
 
@@ -417,3 +430,148 @@ def session_cancel(session_id: int):
     flash(_("Der Termin „%(title)s“ wurde abgesagt. %(n)s Anmeldungen bleiben als „vom "
             "Veranstalter abgesagt“ erhalten.", title=session.title, n=affected), "success")
     return redirect(url_for("admin.series_detail", series_id=session.series_id), code=303)
+
+
+# --- People and roles ------------------------------------------------------------------------
+
+
+def role_labels() -> dict[str, str]:
+    return {
+        Role.EMPLOYEE.value: _("Beschäftigte"),
+        Role.HR_STAFF.value: _("Personalsachbearbeitung"),
+        Role.HR_LEAD.value: _("Personalleitung"),
+        Role.ADMIN.value: _("Administration"),
+    }
+
+
+def _get_person_or_404(user_id: int) -> User:
+    """A person the current user manages; anyone else answers 404 (no existence leak)."""
+    person = db.session.get(User, user_id)
+    if person is None or not access.can_manage_user(current_user, person):
+        abort(404)
+    return person
+
+
+def _person_form(person: User | None) -> PersonForm:
+    form = PersonForm(obj=person) if person is not None and request.method == "GET" else PersonForm()
+    labels = role_labels()
+    roles = [r.value for r in access.assignable_roles(current_user)]
+    if person is not None and person.role not in roles:  # pragma: no cover - 404 before
+        roles.append(person.role)
+    form.role.choices = [(r, labels[r]) for r in roles]
+    if current_user.is_admin:
+        include = [person.organisation_id] if person else []
+        form.organisation_id.choices = _organisation_choices(include=include)
+    else:
+        form.organisation_id.choices = [(current_user.organisation_id, current_user.organisation.name)]
+    if request.method == "GET" and person is None:
+        form.organisation_id.data = current_user.organisation_id
+        form.role.data = Role.EMPLOYEE.value
+    return form
+
+
+def _email_check_url(person: User | None) -> str:
+    return url_for("admin.check_email", person=person.id if person else None)
+
+
+def _person_values(form: PersonForm) -> dict:
+    return {
+        "first_name": form.first_name.data,
+        "last_name": form.last_name.data,
+        "email": form.email.data,
+        "organisation": db.session.get(Organisation, form.organisation_id.data),
+        "role": form.role.data,
+    }
+
+
+@bp.get("/personen")
+def people_list():
+    q = _q()
+    org_id = request.args.get("organisation", type=int) if current_user.is_admin else None
+    role = request.args.get("role") or None
+    status = request.args.get("status") or None
+    pagination = db.paginate(
+        people.manageable_people(current_user, q=q, organisation_id=org_id, role=role, status=status),
+        page=_page(), per_page=PER_PAGE, error_out=False,
+    )
+    args = {k: v for k, v in {"q": q, "organisation": org_id, "role": role, "status": status}.items() if v}
+    context = dict(pagination=pagination, q=q, org_id=org_id, role=role, status=status, args=args,
+                   roles=role_labels(),
+                   organisations=organisations.all_organisations() if current_user.is_admin else [])
+    return render_page_or_fragment("admin/people.html", "admin/_people_results.html", **context)
+
+
+@bp.route("/personen/neu", methods=["GET", "POST"])
+def person_new():
+    form = _person_form(None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            person = people.create_person(actor=current_user, **_person_values(form))
+        except ServiceError as exc:
+            status = _field_error(form.email if exc.status_code == 409 else form.role, exc)
+        else:
+            db.session.commit()
+            flash(_("%(name)s wurde angelegt. Erstellen Sie einen Link, mit dem die Person ihr "
+                    "Passwort setzt.", name=person.full_name), "success")
+            return redirect(url_for("admin.person_edit", user_id=person.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/person_form.html", form=form, person=None,
+                           email_check_url=_email_check_url(None)), status
+
+
+@bp.route("/personen/<int:user_id>", methods=["GET", "POST"])
+def person_edit(user_id: int):
+    person = _get_person_or_404(user_id)
+    form = _person_form(person)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            people.update_person(person, actor=current_user, **_person_values(form))
+        except ServiceError as exc:
+            status = _field_error(form.email if exc.status_code == 409 else form.role, exc)
+        else:
+            db.session.commit()
+            flash(_("Die Angaben wurden gespeichert."), "success")
+            return redirect(url_for("admin.person_edit", user_id=person.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/person_form.html", form=form, person=person, roles=role_labels(),
+                           email_check_url=_email_check_url(person)), status
+
+
+@bp.get("/personen/email-pruefen")
+def check_email():
+    """htmx inline validation of the e-mail field: format and whether it is taken."""
+    person = request.args.get("person", type=int)
+    form = PersonForm(formdata=request.args, meta={"csrf": False})
+    form.email.validate(form)
+    if not form.email.errors and people.email_taken(form.email.data or "", except_id=person):
+        form.email.errors.append(_("Diese E-Mail-Adresse ist bereits vergeben."))
+    return render_template("admin/_email_field.html", form=form,
+                           email_check_url=url_for("admin.check_email", person=person))
+
+
+@bp.post("/personen/<int:user_id>/aktiv")
+def person_set_active(user_id: int):
+    person = _get_person_or_404(user_id)
+    active = request.form.get("active") == "1"
+    people.set_active(person, active, actor=current_user)
+    db.session.commit()
+    message = (_("%(name)s ist wieder aktiv.", name=person.full_name) if active
+               else _("%(name)s wurde deaktiviert und ist abgemeldet.", name=person.full_name))
+    flash(message, "success")
+    return redirect(url_for("admin.person_edit", user_id=person.id), code=303)
+
+
+@bp.post("/personen/<int:user_id>/passwort-link")
+def person_reset_link(user_id: int):
+    """Issue a one-time link and show it once; it is never stored in clear, nor put in the
+    session cookie, so it is rendered in the answer to the POST itself."""
+    person = _get_person_or_404(user_id)
+    token, row = people.issue_reset_link(person, actor=current_user)
+    db.session.commit()
+    link = url_for("password.reset", token=token, _external=True)
+    return render_page_or_fragment("admin/reset_link.html", "admin/_reset_link.html",
+                                   person=person, link=link, expires_at=row.expires_at)

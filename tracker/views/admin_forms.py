@@ -191,19 +191,23 @@ class CopySeriesForm(FlaskForm):
         return ok
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class PersonForm(FlaskForm):
     first_name = StringField(
-        _l("Vorname"),
+        _l("Vorname"), filters=[_strip],
         validators=[DataRequired(_l("Bitte geben Sie den Vornamen ein.")),
                     Length(max=100, message=_l("Höchstens 100 Zeichen."))],
     )
     last_name = StringField(
-        _l("Nachname"),
+        _l("Nachname"), filters=[_strip],
         validators=[DataRequired(_l("Bitte geben Sie den Nachnamen ein.")),
                     Length(max=100, message=_l("Höchstens 100 Zeichen."))],
     )
     email = EmailField(
-        _l("E-Mail-Adresse"),
+        _l("E-Mail-Adresse"), filters=[_strip],
         validators=[DataRequired(_l("Bitte geben Sie die E-Mail-Adresse ein.")),
                     Length(max=254, message=_l("Höchstens 254 Zeichen.")),
                     Email(_l("Bitte geben Sie eine gültige E-Mail-Adresse ein."))],

@@ -1,0 +1,189 @@
+"""People and roles: create, edit, (de)activate, and one-time links to set a password."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import Select, delete, func, or_, select, update
+
+from tracker.extensions import db
+from tracker.models import Organisation, PasswordResetToken, Role, User, utcnow
+from tracker.services import Conflict, NotAllowed, ServiceError, access, accounts, audit
+
+RESET_LINK_HOURS = 72
+
+
+def manageable_people(
+    actor: User, *, q: str = "", organisation_id: int | None = None, role: str | None = None,
+    status: str | None = None,
+) -> Select:
+    """The people `actor` manages, by name, narrowed by search and filters (for db.paginate)."""
+    query = select(User).join(User.organisation)
+    if not actor.is_admin:
+        query = query.where(User.organisation_id == actor.organisation_id, User.role != Role.ADMIN)
+    elif organisation_id:
+        query = query.where(User.organisation_id == organisation_id)
+    if role in {r.value for r in Role}:
+        query = query.where(User.role == role)
+    if status == "active":
+        query = query.where(User.active.is_(True))
+    elif status == "inactive":
+        query = query.where(User.active.is_(False), User.anonymised_at.is_(None))
+    elif status == "anonymised":
+        query = query.where(User.anonymised_at.is_not(None))
+    if q:
+        needle = f"%{q.lower()}%"
+        query = query.where(or_(
+            func.lower(User.first_name + " " + User.last_name).like(needle),
+            func.lower(User.last_name + ", " + User.first_name).like(needle),
+            User.email.like(needle),
+            func.lower(Organisation.name).like(needle),
+            func.lower(Organisation.short_name).like(needle),
+        ))
+    return query.order_by(User.last_name, User.first_name, User.id)
+
+
+def _check_role(actor: User, role: str) -> None:
+    if role not in {r.value for r in access.assignable_roles(actor)}:
+        raise NotAllowed("Diese Rolle dürfen Sie nicht vergeben.")
+
+
+def _check_organisation(actor: User, org: Organisation | None) -> Organisation:
+    if org is None:
+        raise ServiceError("Bitte wählen Sie eine Organisation.")
+    if not actor.is_admin and org.id != actor.organisation_id:
+        raise NotAllowed("Sie dürfen nur Personen Ihrer eigenen Organisation verwalten.")
+    return org
+
+
+def email_taken(email: str, *, except_id: int | None = None) -> bool:
+    query = select(User.id).where(User.email == accounts.normalise_email(email))
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return db.session.scalar(query) is not None
+
+
+def create_person(
+    *, actor: User, first_name: str, last_name: str, email: str, organisation: Organisation | None,
+    role: str,
+) -> User:
+    org = _check_organisation(actor, organisation)
+    if not org.active:
+        raise ServiceError("Diese Organisation ist deaktiviert.")
+    _check_role(actor, role)
+    user = accounts.create_user(email=email, first_name=first_name, last_name=last_name,
+                                organisation=org, role=role)
+    audit.record(actor, "user.create", "user", user.id, organisation_id=org.id,
+                 details={"email": user.email, "first_name": user.first_name,
+                          "last_name": user.last_name, "role": role})
+    return user
+
+
+def update_person(
+    target: User, *, actor: User, first_name: str, last_name: str, email: str,
+    organisation: Organisation | None, role: str,
+) -> None:
+    if not access.can_manage_user(actor, target):
+        raise NotAllowed("Sie dürfen diese Person nicht bearbeiten.")
+    if target.anonymised_at is not None:
+        raise ServiceError("Diese Person wurde anonymisiert und kann nicht mehr bearbeitet werden.")
+    org = _check_organisation(actor, organisation)
+    if role != target.role:
+        if target.id == actor.id:
+            raise ServiceError("Ihre eigene Rolle können Sie nicht ändern.")
+        _check_role(actor, role)
+    email = accounts.normalise_email(email)
+    if email_taken(email, except_id=target.id):
+        raise Conflict("Diese E-Mail-Adresse ist bereits vergeben.")
+    values = {"first_name": first_name.strip(), "last_name": last_name.strip(), "email": email,
+              "organisation_id": org.id, "role": role}
+    diff = audit.changes(target, values)
+    if not diff:
+        return
+    for key, value in values.items():
+        setattr(target, key, value)
+    target.organisation = org
+    if "role" in diff or "organisation_id" in diff:
+        # A changed role or employer takes effect at once: old login cookies stop working.
+        accounts.rotate_session_token(target)
+    db.session.flush()
+    audit.record(actor, "user.update", "user", target.id, organisation_id=org.id, details=diff)
+
+
+def set_active(target: User, active: bool, *, actor: User) -> None:
+    if not access.can_manage_user(actor, target):
+        raise NotAllowed("Sie dürfen diese Person nicht bearbeiten.")
+    if target.active == active:
+        return
+    if target.id == actor.id:
+        raise ServiceError("Sie können sich nicht selbst deaktivieren.")
+    if active and target.anonymised_at is not None:
+        raise ServiceError("Eine anonymisierte Person kann nicht wieder aktiviert werden.")
+    if active:
+        target.active = True
+    else:
+        accounts.deactivate_user(target)
+    db.session.flush()
+    audit.record(actor, "user.activate" if active else "user.deactivate", "user", target.id,
+                 organisation_id=target.organisation_id)
+
+
+# --- One-time password links ----------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_reset_link(target: User, *, actor: User) -> tuple[str, PasswordResetToken]:
+    """A new one-time token for `target` (returned once, stored only as a hash); earlier
+    unused links of the person stop working."""
+    if not access.can_manage_user(actor, target):
+        raise NotAllowed("Sie dürfen diese Person nicht bearbeiten.")
+    if not target.active or target.anonymised_at is not None:
+        raise ServiceError("Für eine deaktivierte Person kann kein Link erstellt werden.")
+    db.session.execute(delete(PasswordResetToken).where(
+        PasswordResetToken.user_id == target.id, PasswordResetToken.used_at.is_(None)))
+    token = secrets.token_urlsafe(32)
+    hours = current_app.config.get("PASSWORD_RESET_HOURS", RESET_LINK_HOURS)
+    row = PasswordResetToken(user_id=target.id, token_hash=_hash(token), created_by_id=actor.id,
+                             expires_at=utcnow() + timedelta(hours=hours))
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "user.reset_link", "user", target.id,
+                 organisation_id=target.organisation_id,
+                 details={"expires_at": row.expires_at})
+    return token, row
+
+
+def find_reset_token(token: str) -> PasswordResetToken | None:
+    """The unused, unexpired token for this link text, of an active person; else None."""
+    if not token or len(token) > 200:
+        return None
+    row = db.session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(token)))
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        return None
+    if not row.user.active or row.user.anonymised_at is not None:
+        return None
+    return row
+
+
+def use_reset_token(row: PasswordResetToken, password: str) -> User:
+    """Set the password and spend the token; also ends every login of the person."""
+    user = row.user
+    accounts.set_password(user, password)
+    # Conditional UPDATE: of two simultaneous uses of one link, only one succeeds.
+    spent = db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        raise Conflict("Dieser Link wurde bereits benutzt.")
+    db.session.flush()
+    audit.record(user, "user.password_reset", "user", user.id, organisation_id=user.organisation_id)
+    return user
