@@ -86,6 +86,44 @@ def can_change_closed_marks(user: User, session: TrainingSession) -> bool:
     )
 
 
+def coordinates_any_series(user: User) -> bool:
+    """One indexed query, remembered for the request (the navigation asks on every page)."""
+    from flask import g
+
+    cache = g.setdefault("_coordinates_any_series", {})
+    if user.id not in cache:
+        cache[user.id] = (
+            db.session.execute(
+                select(series_coordinator.c.series_id)
+                .where(series_coordinator.c.user_id == user.id)
+                .limit(1)
+            ).first()
+            is not None
+        )
+    return cache[user.id]
+
+
+def can_use_attendance(user: User) -> bool:
+    """The attendance area: HR staff and leads, admins, and coordinators of any series."""
+    if user.is_admin or user.has_role(*HR_ROLES):
+        return True
+    return coordinates_any_series(user)
+
+
+def runnable_series_filter(user: User):
+    """SQL condition on TrainingSeries: the series whose sessions can_run_session allows."""
+    from sqlalchemy import or_, true
+
+    if user.is_admin:
+        return true()
+    coordinated = TrainingSeries.id.in_(
+        select(series_coordinator.c.series_id).where(series_coordinator.c.user_id == user.id)
+    )
+    if user.has_role(*HR_ROLES):
+        return or_(TrainingSeries.owner_organisation_id == user.organisation_id, coordinated)
+    return coordinated
+
+
 def can_manage_user(actor: User, target: User) -> bool:
     """Admins manage everyone; an HR lead manages the people of their own organisation."""
     if actor.is_admin:
