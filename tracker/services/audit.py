@@ -5,33 +5,34 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
 
 from tracker.extensions import db
 from tracker.models import AuditEntry, User
-from tracker.timeutil import from_local
+from tracker.timeutil import from_local, to_local
 
 # German labels for the actions the app records (shown in the audit page's filter).
-ACTION_LABELS: dict[str, str] = {
-    "organisation.create": "Organisation angelegt",
-    "organisation.update": "Organisation geändert",
-    "organisation.deactivate": "Organisation deaktiviert",
-    "organisation.activate": "Organisation aktiviert",
-    "series.create": "Reihe angelegt",
-    "series.update": "Reihe geändert",
-    "series.copy": "Reihe kopiert",
-    "session.create": "Termin angelegt",
-    "session.update": "Termin geändert",
-    "session.capacity": "Kapazität geändert",
-    "session.cancel": "Termin abgesagt",
-    "user.create": "Person angelegt",
-    "user.update": "Person geändert",
-    "user.deactivate": "Person deaktiviert",
-    "user.activate": "Person aktiviert",
-    "user.reset_link": "Link zum Zurücksetzen des Passworts erstellt",
-    "user.password_reset": "Passwort über Link neu gesetzt",
-    "user.anonymise": "Person anonymisiert",
-    "import.apply": "Personalliste importiert",
+ACTION_LABELS: dict[str, Any] = {
+    "organisation.create": _l("Organisation angelegt"),
+    "organisation.update": _l("Organisation geändert"),
+    "organisation.deactivate": _l("Organisation deaktiviert"),
+    "organisation.activate": _l("Organisation aktiviert"),
+    "series.create": _l("Reihe angelegt"),
+    "series.update": _l("Reihe geändert"),
+    "series.copy": _l("Reihe kopiert"),
+    "session.create": _l("Termin angelegt"),
+    "session.update": _l("Termin geändert"),
+    "session.capacity": _l("Kapazität geändert"),
+    "session.cancel": _l("Termin abgesagt"),
+    "user.create": _l("Person angelegt"),
+    "user.update": _l("Person geändert"),
+    "user.deactivate": _l("Person deaktiviert"),
+    "user.activate": _l("Person aktiviert"),
+    "user.reset_link": _l("Link zum Zurücksetzen des Passworts erstellt"),
+    "user.password_reset": _l("Passwort über Link neu gesetzt"),
+    "user.anonymise": _l("Person anonymisiert"),
+    "import.apply": _l("Personalliste importiert"),
 }
 
 
@@ -123,3 +124,27 @@ def scrub_personal_details(object_type: str, object_id: int) -> None:
             entry.details = {
                 k: ("(anonymisiert)" if k in personal else v) for k, v in details.items()
             }
+
+
+def object_labels(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
+    """A readable name per (object type, id) for a page of entries: one query per type."""
+    from tracker.models import Organisation, TrainingSeries, TrainingSession
+
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        if entry.object_id is not None:
+            wanted.setdefault(entry.object_type, set()).add(entry.object_id)
+    labels: dict[tuple[str, int], str] = {}
+    sources = {
+        "user": (User, lambda u: f"{u.full_name} ({u.email})"),
+        "organisation": (Organisation, lambda o: o.name),
+        "series": (TrainingSeries, lambda s: s.title),
+        "session": (TrainingSession, lambda s: f"{s.title}, {to_local(s.starts_at):%d.%m.%Y %H:%M}"),
+    }
+    for object_type, ids in wanted.items():
+        if object_type not in sources:
+            continue
+        model, label = sources[object_type]
+        for obj in db.session.scalars(select(model).where(model.id.in_(ids))):
+            labels[(object_type, obj.id)] = label(obj)
+    return labels

@@ -7,7 +7,7 @@ Employees and HR staff get 403 on every page here; objects an HR lead may not se
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import (
     Blueprint,
@@ -21,12 +21,22 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
 from tracker.extensions import db, login_manager
-from tracker.models import Organisation, Role, TrainingSeries, TrainingSession, User, utcnow
+from tracker.models import (
+    AuditEntry,
+    Organisation,
+    Role,
+    TrainingSeries,
+    TrainingSession,
+    User,
+    utcnow,
+)
 from tracker.services import (
     ServiceError,
     access,
+    audit,
     enrolment,
     organisations,
     people,
@@ -575,3 +585,46 @@ def person_reset_link(user_id: int):
     link = url_for("password.reset", token=token, _external=True)
     return render_page_or_fragment("admin/reset_link.html", "admin/_reset_link.html",
                                    person=person, link=link, expires_at=row.expires_at)
+
+
+# --- Audit log (admins) ----------------------------------------------------------------------
+
+
+def _audit_filters() -> tuple[dict, list[str]]:
+    """The audit page's filters from the query string, and German messages for bad ones."""
+    errors: list[str] = []
+    values: dict = {
+        "action": request.args.get("action") or None,
+        "actor": (request.args.get("actor") or "").strip()[:100] or None,
+        "organisation_id": request.args.get("organisation", type=int),
+        "date_from": None,
+        "date_to": None,
+    }
+    if values["action"] and values["action"] not in audit.ACTION_LABELS:
+        errors.append(_("Unbekannte Aktion."))
+        values["action"] = None
+    for key, label in (("date_from", _("Von")), ("date_to", _("Bis"))):
+        raw = (request.args.get(key) or "").strip()
+        if raw:
+            try:
+                values[key] = date.fromisoformat(raw)
+            except ValueError:
+                errors.append(_("„%(label)s“ ist kein gültiges Datum.", label=label))
+    if values["date_from"] and values["date_to"] and values["date_from"] > values["date_to"]:
+        errors.append(_("Das Datum „Von“ liegt nach dem Datum „Bis“."))
+    return values, errors
+
+
+@bp.get("/protokoll")
+def audit_log():
+    _admin_only()
+    filters, errors = _audit_filters()
+    query = audit.filtered_entries(**filters).options(joinedload(AuditEntry.actor))
+    pagination = db.paginate(query, page=_page(), per_page=50, error_out=False)
+    objects = audit.object_labels(pagination.items)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "admin/audit.html", pagination=pagination, filters=filters, errors=errors, args=args,
+        actions=audit.ACTION_LABELS, objects=objects,
+        organisations={o.id: o for o in organisations.all_organisations()},
+    ), (422 if errors else 200)

@@ -1,0 +1,91 @@
+"""Admins read the audit log and filter it by action, actor, organisation and date."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests import factories
+from tracker.models import AuditEntry, Role
+from tracker.services import audit
+
+
+@pytest.fixture
+def admin(auth):
+    user = factories.user(role=Role.ADMIN, first_name="Ada", last_name="Admin")
+    auth.login(user)
+    return user
+
+
+def _entry(db, actor, action, *, org=None, when=None, **details):
+    entry = audit.record(actor, action, "organisation", org.id if org else None,
+                         organisation_id=org.id if org else None, details=details)
+    if when:
+        entry.created_at = when
+    db.session.commit()
+    return entry
+
+
+def test_every_admin_change_reaches_the_log_through_one_function(client, db, admin):
+    client.post("/verwaltung/organisationen/neu", data={"name": "Landkreis"})
+    page = client.get("/verwaltung/protokoll").get_data(as_text=True)
+    assert "Organisation angelegt" in page and "Ada Admin" in page and "Landkreis" in page
+
+
+def test_log_filters_by_action_actor_organisation_and_date(client, db, admin):
+    lead_org = factories.organisation("Umweltbundesamt", short_name="UBA")
+    other_org = factories.organisation("Hochschule", short_name="HS")
+    lead = factories.user(lead_org, Role.HR_LEAD, first_name="Lena", last_name="Lead")
+    _entry(db, lead, "organisation.update", org=lead_org, when=datetime(2025, 3, 1, 10), marker="mk-one")
+    _entry(db, admin, "organisation.deactivate", org=other_org, when=datetime(2025, 6, 1, 10), marker="mk-two")
+    _entry(db, admin, "organisation.update", org=other_org, when=datetime(2025, 9, 1, 10), marker="mk-three")
+
+    def markers(**params):
+        html = client.get("/verwaltung/protokoll", query_string=params).get_data(as_text=True)
+        return {m for m in ("mk-one", "mk-two", "mk-three") if m in html}
+
+    assert markers() == {"mk-one", "mk-two", "mk-three"}
+    assert markers(action="organisation.update") == {"mk-one", "mk-three"}
+    assert markers(actor="lena") == {"mk-one"}
+    assert markers(actor="ADA ADMIN") == {"mk-two", "mk-three"}
+    assert markers(organisation=other_org.id) == {"mk-two", "mk-three"}
+    assert markers(date_from="2025-05-01", date_to="2025-06-30") == {"mk-two"}
+    assert markers(date_to="2025-03-01") == {"mk-one"}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"date_from": "2025-13-01"}, "„Von“ ist kein gültiges Datum."),
+        ({"date_from": "2025-06-01", "date_to": "2025-01-01"}, "Das Datum „Von“ liegt nach dem Datum „Bis“."),
+        ({"action": "drop table"}, "Unbekannte Aktion."),
+    ],
+)
+def test_bad_filters_get_a_german_message(client, db, admin, params, message):
+    response = client.get("/verwaltung/protokoll", query_string=params)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+
+
+def test_log_paginates(client, db, admin):
+    org = factories.organisation()
+    start = datetime(2025, 1, 1)
+    for n in range(60):
+        _entry(db, admin, "organisation.update", org=org, when=start + timedelta(hours=n), n=f"nr{n:02d}")
+    first = client.get("/verwaltung/protokoll").get_data(as_text=True)
+    assert "nr59" in first and "nr00" not in first and "Seite 1 von 2" in first
+    second = client.get("/verwaltung/protokoll?page=2").get_data(as_text=True)
+    assert "nr00" in second
+
+
+@pytest.mark.parametrize("role", [Role.HR_LEAD])
+def test_only_admins_read_the_log(client, auth, db, role):
+    auth.login(factories.user(role=role))
+    assert client.get("/verwaltung/protokoll").status_code == 403
+
+
+def test_cli_changes_are_recorded_without_an_actor(db, app):
+    entry = audit.record(None, "user.anonymise", "user", 1, details={"reason": "retention"})
+    db.session.commit()
+    assert db.session.get(AuditEntry, entry.id).actor_id is None
