@@ -1,0 +1,1 @@
+"""Speed and scale measurements for tracker: `make bench` (see bench/README.md)."""

@@ -1,0 +1,531 @@
+"""`make bench`: tracker's speed and scale, each figure a ratio against a reference measured
+in the same run (see bench/README.md).
+
+    python -m bench.run            # the full run (large data set: 500,000 enrolments)
+    python -m bench.run --quick    # the same steps on a tenth of the data, shorter loads
+    BENCH_SCALE=small make bench   # the same as --quick
+
+Steps: build the demo and the large data set (SQLite; also PostgreSQL when reachable), serve
+each with gunicorn next to the bare reference app, drive both with the same load generator,
+count SQL statements per page, run the rush hour, run the export bench, print a table and
+write bench/results.json. What cannot run here (no wrk, no PostgreSQL, no export bench) is
+skipped with the reason; the exit code is 0 unless something that ran failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bench import dataset, loadgen, rush_hour
+from bench.dataset import DATA_DIR, Fixtures, Scale
+from bench.loadgen import Request
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+LOG_DIR = DATA_DIR / "logs"
+SECRET_KEY = "bench-secret-key-not-for-production"  # noqa: S105 - local servers only
+
+TARGETS = {"click": 0.20, "sheet": 0.12}  # share of bare Flask on the large SQLite data set
+GROWTH_LIMIT = 1.5  # small/large relative throughput
+EXPORT_RATIO_TARGET = 0.8
+EXPORT_MEMORY_TARGET_MB = 150
+
+SCENARIOS = {
+    "sheet": "attendance sheet, 30 people (full page)",
+    "click": "attendance click (htmx fragment POST)",
+    "enrol": "enrolment POST (htmx)",
+    "series": "series list",
+}
+FORM = "application/x-www-form-urlencoded"
+RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("flask", "sqlalchemy", "openpyxl", "gunicorn", "psycopg", "werkzeug"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def _scenario_requests(fx: Fixtures, name: str, hr, lister, pool) -> list[Request]:
+    if name == "sheet":
+        return [Request("GET", f"/anwesenheit/termine/{fx.sheet_session_id}",
+                        {"Cookie": hr.cookie})]
+    if name == "series":
+        return [Request("GET", "/reihen/", {"Cookie": lister.cookie})]
+    if name == "click":
+        headers = {"Cookie": hr.cookie, "X-CSRFToken": hr.csrf, "HX-Request": "true",
+                   "Content-Type": FORM}
+        # Every click changes the row: present, excused, absent, present, ...
+        return [Request("POST", f"/anwesenheit/termine/{fx.sheet_session_id}/eintraege/{eid}",
+                        headers, f"status={status}")
+                for status in ("present", "excused", "absent") for eid in fx.sheet_enrolment_ids]
+    if name == "enrol":
+        return [Request("POST", f"/reihen/termine/{fx.enrol_session_id}/anmelden",
+                        {"Cookie": login.cookie, "X-CSRFToken": login.csrf, "HX-Request": "true",
+                         "Content-Type": FORM}, "")
+                for login in pool]
+    raise KeyError(name)
+
+
+def _probe(port: int, req: Request) -> tuple[int, int]:
+    """One request on its own: status and body size (the bare page is made as large)."""
+    import http.client
+
+    conn = http.client.HTTPConnection(loadgen.HOST, port, timeout=60)
+    conn.request(req.method, req.path, body=req.body.encode() or None, headers=req.headers)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, len(body)
+
+
+def _bare(requests: list[Request], size: int) -> list[Request]:
+    # The same method, headers and body, so both servers parse the same request.
+    return [Request(r.method, f"/{size}", r.headers, r.body) for r in requests]
+
+
+def tracker_env(fx: Fixtures) -> dict[str, str]:
+    return {"DATABASE_URL": fx.database_url, "SECRET_KEY": SECRET_KEY,
+            "TRACKER_ENV": "development", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -> dict:
+    """The four measurements (tracker, then bare at the same size) and the rush hour."""
+    out: dict = {"scenarios": {}}
+    log = LOG_DIR / f"gunicorn-{label}.log"
+    with loadgen.served("wsgi:app", env=tracker_env(fx), log=log) as port:
+        say(f"  [{label}] tracker on port {port}; logging in {len(fx.enrol_emails)} "
+            f"+ {len(fx.rush_emails) if rush else 0} people ...")
+        t0 = time.perf_counter()
+        hr = loadgen.login(port, fx.hr_email, fx.password)
+        lister = loadgen.login(port, fx.list_email, fx.list_password)
+        pool_emails = fx.enrol_emails[:-1]  # the last one is kept for the SQL count
+        pool = loadgen.login_pool(port, pool_emails, fx.password)
+        out["login_seconds"] = round(time.perf_counter() - t0, 1)
+        for name in SCENARIOS:
+            requests = _scenario_requests(fx, name, hr, lister, pool)
+            once = name == "enrol"
+            probe, warm = requests[-1], requests[-RESERVED + 1:-1] if once else requests
+            if once:
+                requests = requests[:-RESERVED + 1]
+            status, size = _probe(port, probe)
+            if status >= 400:
+                out["scenarios"][name] = {"error": f"probe answered HTTP {status}"}
+                say(f"  [{label}] {name}: probe answered HTTP {status}; not measured")
+                continue
+            loadgen.python_load(port, warm, connections=2, count=20)
+            loadgen.python_load(bare_port, _bare(warm, size), connections=2, count=20)
+            tracker = loadgen.load(port, requests, tool=opts.tool,
+                                   connections=opts.connections, duration=opts.duration,
+                                   once=once)
+            # The bare app may see a request twice: wrk cycles, Python sends as many as tracker got.
+            bare_once = once and tracker.tool == "python"
+            bare_requests = _bare(requests[: tracker.requests] if bare_once else requests, size)
+            bare = loadgen.load(bare_port, bare_requests, tool=tracker.tool,
+                                connections=opts.connections, duration=opts.duration,
+                                once=bare_once)
+            ratio = tracker.rps / bare.rps if bare.rps else None
+            out["scenarios"][name] = {
+                "bytes": size, "tracker": tracker.as_dict(), "bare": bare.as_dict(),
+                "ratio": round(ratio, 4) if ratio is not None else None,
+            }
+            say(f"  [{label}] {name:<6} tracker {tracker.rps:8.1f} req/s  bare {bare.rps:8.1f} "
+                f"req/s  ratio {ratio:.3f}  ({size} bytes, {tracker.failed} failed)")
+        if rush:
+            out["rush_hour"] = run_rush(fx, port, label)
+    return out
+
+
+def run_rush(fx: Fixtures, port: int, label: str) -> dict:
+    logins = loadgen.login_pool(port, fx.rush_emails, fx.password)
+    say(f"  [{label}] rush hour: {len(logins)} people at once for "
+        f"{dataset.RUSH_SEATS} seats ...")
+    attempt = rush_hour.attempt_all(port, fx.rush_session_id, logins)
+    places = attempt.pop("_places")
+    check = rush_hour.verify(fx.database_url, fx.rush_session_id, fx.rush_emails, places)
+    result = {**attempt, **check}
+    result["ok"] = check["ok"] and attempt["server_errors"] == 0 and (
+        attempt["client_errors"] + attempt["transport_errors"] == 0)
+    say(f"  [{label}] rush hour: {check['enrolled']} enrolled, {check['waitlisted']} waiting, "
+        f"statuses {attempt['statuses']}, wall {attempt['wall_s']} s, p99 {attempt['p99_ms']} ms"
+        f" -> {'OK' if result['ok'] else 'FAILED'}")
+    return result
+
+
+# --------------------------------------------------------------------------- SQL counts
+
+
+def count_statements(fx: Fixtures) -> dict[str, int | str]:
+    """Statements per request, counted in-process with a before_cursor_execute listener."""
+    from sqlalchemy import event
+
+    from tracker import create_app
+    from tracker.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": fx.database_url, "SECRET_KEY": SECRET_KEY,
+                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def _count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        def logged_in(email: str, password: str):
+            client = app.test_client()
+            response = client.post("/anmelden", data={"email": email, "password": password})
+            if response.status_code != 303:
+                raise RuntimeError(f"in-process login of {email}: HTTP {response.status_code}")
+            return client
+
+        def counted(client, method: str, path: str, **kwargs) -> int | str:
+            statements.clear()
+            response = client.open(path, method=method, **kwargs)
+            if response.status_code >= 400:
+                return f"HTTP {response.status_code}"
+            return len(statements)
+
+        htmx = {"HX-Request": "true"}
+        hr = logged_in(fx.hr_email, fx.password)
+        lister = logged_in(fx.list_email, fx.list_password)
+        enroller = logged_in(fx.enrol_emails[-1], fx.password)
+        return {
+            "sheet": counted(hr, "GET", f"/anwesenheit/termine/{fx.sheet_session_id}"),
+            "click": counted(
+                hr, "POST",
+                f"/anwesenheit/termine/{fx.sheet_session_id}/eintraege/"
+                f"{fx.sheet_enrolment_ids[0]}",
+                data={"status": "excused"}, headers=htmx),
+            "enrol": counted(enroller, "POST", f"/reihen/termine/{fx.enrol_session_id}/anmelden",
+                             headers=htmx),
+            "series": counted(lister, "GET", "/reihen/"),
+        }
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)
+        with app.app_context():
+            db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- export
+
+
+def run_export(rows: int) -> dict:
+    """bench/export_bench.py (written with the export), in its own process so that its peak
+    memory is its own."""
+    if not (ROOT / "bench" / "export_bench.py").exists():
+        return {"skipped": "export bench not available (bench/export_bench.py is missing)"}
+    code = ("import json, bench.export_bench as e; "
+            f"print('EXPORTJSON ' + json.dumps(e.run(rows={rows}), default=str))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=1800)
+    for line in result.stdout.splitlines():
+        if line.startswith("EXPORTJSON "):
+            return json.loads(line[len("EXPORTJSON "):])
+    return {"error": f"export bench failed ({result.returncode}): "
+                     f"{(result.stderr or result.stdout).strip()[-1500:]}"}
+
+
+def _find(data: dict, *names: str):
+    """The first number under any of `names` (the export bench owns its key names)."""
+    for key, value in data.items():
+        if key in names and isinstance(value, int | float):
+            return value
+    for value in data.values():
+        if isinstance(value, dict):
+            found = _find(value, *names)
+            if found is not None:
+                return found
+    return None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(value, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def summarise(results: dict) -> list[str]:
+    lines = []
+    m = results["machine"]
+    v = results["versions"]
+    lines.append("")
+    lines.append(f"tracker bench {results['started_at']}  mode={results['mode']}  "
+                 f"cores={m['cores']}  load={results['settings']['tool']} "
+                 f"({results['settings']['connections']} connections, "
+                 f"{results['settings']['duration']} s)")
+    lines.append(f"Python {v['python']}, Flask {v['flask']}, SQLAlchemy {v['sqlalchemy']}, "
+                 f"openpyxl {v['openpyxl']}, gunicorn {v['gunicorn']} (2 sync workers each)")
+    lines.append("")
+    lines.append("Data sets")
+    for label, ds in results["datasets"].items():
+        c = ds.get("counts", {})
+        lines.append(f"  {label:<18} {c.get('organisation', 0):>3} orgs {c.get('user_account', 0):>6}"
+                     f" people {c.get('training_session', 0):>5} sessions "
+                     f"{c.get('enrolment', 0):>7} enrolments {c.get('attendance_mark', 0):>7} "
+                     f"marks   built in {ds.get('build_seconds', '-')} s")
+    lines.append("")
+    header = (f"  {'measurement':<42} {'data set':<18} {'tracker/s':>9} {'bare/s':>9} "
+              f"{'ratio':>6} {'target':>7} {'SQL':>4}")
+    lines.append("Throughput against bare Flask (same gunicorn, same load generator)")
+    lines.append(header)
+    for label, run in results["throughput"].items():
+        counts = results["sql_counts"].get(label, {})
+        for name, title in SCENARIOS.items():
+            s = run.get("scenarios", {}).get(name)
+            if s is None:
+                continue
+            if "error" in s:
+                lines.append(f"  {title:<42} {label:<18} {s['error']}")
+                continue
+            target = TARGETS.get(name) if label == "large-sqlite" else None
+            verdict = ""
+            if target is not None:
+                verdict = f">={target:.2f} " + ("ok" if s["ratio"] >= target else "MISSED")
+            lines.append(f"  {title:<42} {label:<18} {s['tracker']['rps']:>9.1f} "
+                         f"{s['bare']['rps']:>9.1f} {s['ratio']:>6.3f} {verdict:>7} "
+                         f"{counts.get(name, '-')!s:>4}")
+    if results.get("growth"):
+        lines.append("")
+        lines.append(f"Cost growth: ratio on demo / ratio on large (limit {GROWTH_LIMIT}); "
+                     "SQL statements demo -> large")
+        for name, g in results["growth"].items():
+            lines.append(f"  {SCENARIOS[name]:<42} {_fmt(g['growth'], '.2f'):>6}  "
+                         f"{'ok' if g['ok'] else 'MISSED':<6}  SQL {g['sql_small']} -> "
+                         f"{g['sql_large']}")
+    if results["rush_hour"]:
+        lines.append("")
+        lines.append("Rush hour: concurrent enrolments for a 30-seat session")
+        for label, r in results["rush_hour"].items():
+            if "skipped" in r or "error" in r:
+                lines.append(f"  {label:<18} {r.get('skipped') or r.get('error')}")
+                continue
+            failed = [k for k, ok in r["checks"].items() if not ok]
+            lines.append(f"  {label:<18} {r['attempts']} attempts: {r['enrolled']} enrolled, "
+                         f"{r['waitlisted']} waiting (tickets {r['waitlist_first_last']}), "
+                         f"5xx {r['server_errors']}, statuses {r['statuses']}, wall "
+                         f"{r['wall_s']} s, p99 {r['p99_ms']} ms -> "
+                         f"{'OK' if r['ok'] else 'FAILED ' + ', '.join(failed)}")
+    e = results.get("export") or {}
+    lines.append("")
+    lines.append("Export")
+    if "skipped" in e or "error" in e:
+        lines.append(f"  {e.get('skipped') or e.get('error')}")
+    elif e:
+        ratio = e.get("_ratio")
+        mem = e.get("_peak_mb")
+        lines.append(f"  {e.get('_rows', '?')} rows: rows/s ratio tracker/bare openpyxl "
+                     f"{_fmt(ratio, '.3f')} (target >= {EXPORT_RATIO_TARGET}), peak memory "
+                     f"{_fmt(mem)} MB (target < {EXPORT_MEMORY_TARGET_MB})")
+    if results["skipped"]:
+        lines.append("")
+        lines.append("Skipped")
+        for item in results["skipped"]:
+            lines.append(f"  - {item}")
+    if results["errors"]:
+        lines.append("")
+        lines.append("Errors")
+        for item in results["errors"]:
+            lines.append(f"  - {item}")
+    lines.append("")
+    lines.append(f"All figures: {RESULTS.relative_to(ROOT)}")
+    return lines
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _parse(argv: list[str] | None):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a tenth of the data and shorter loads (also BENCH_SCALE=small)")
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--duration", type=float, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--export-rows", type=int)
+    opts = parser.parse_args(argv)
+    opts.quick = opts.quick or os.environ.get("BENCH_SCALE", "").lower() in ("small", "quick")
+    opts.duration = opts.duration or (3.0 if opts.quick else 10.0)
+    opts.export_rows = opts.export_rows or (20_000 if opts.quick else 200_000)
+    return opts
+
+
+def _on_signal(signum, _frame):
+    # Turn SIGTERM/SIGHUP into SystemExit so every `finally` stops its server.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parse(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    scale: Scale = dataset.MEDIUM if opts.quick else dataset.LARGE
+    results: dict = {
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": "quick" if opts.quick else "full",
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        "settings": {},
+        "targets": {"click_ratio": TARGETS["click"], "sheet_ratio": TARGETS["sheet"],
+                    "growth_limit": GROWTH_LIMIT, "export_ratio": EXPORT_RATIO_TARGET,
+                    "export_peak_mb": EXPORT_MEMORY_TARGET_MB},
+        "datasets": {}, "throughput": {}, "sql_counts": {}, "growth": {}, "rush_hour": {},
+        "export": {}, "skipped": [], "errors": [],
+    }
+    failed = False
+    if opts.tool == "auto":
+        opts.tool = "wrk" if loadgen.wrk_available() else "python"
+        if opts.tool == "python":
+            results["skipped"].append(
+                "wrk: not installed, the Python load generator drives both apps instead")
+    elif opts.tool == "wrk" and not loadgen.wrk_available():
+        results["errors"].append("--tool wrk given but wrk is not installed")
+        opts.tool = "python"
+    results["settings"] = {"tool": opts.tool, "connections": opts.connections,
+                           "duration": opts.duration, "scale": scale.name,
+                           "export_rows": opts.export_rows}
+
+    def step(what: str, fn, *args, **kwargs):
+        nonlocal failed
+        try:
+            return fn(*args, **kwargs)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failed step must not hide the others
+            failed = True
+            results["errors"].append(f"{what}: {type(exc).__name__}: {exc}")
+            say(f"  ERROR in {what}: {exc}")
+            traceback.print_exc()
+            return None
+
+    fixtures: dict[str, Fixtures] = {}
+    pg_base = os.environ.get("BENCH_DATABASE_URL") or dataset.DEFAULT_POSTGRES_URL
+    pg_name = None
+    try:
+        say(f"Building data sets ({scale.name}) ...")
+        fx = step("demo data set", dataset.build_demo, dataset.fresh_sqlite_url("demo"), scale)
+        if fx:
+            fixtures["demo-sqlite"] = fx
+        fx = step("large data set", dataset.build_network,
+                  dataset.fresh_sqlite_url(scale.name), scale)
+        if fx:
+            fixtures[f"{scale.name}-sqlite"] = fx
+        if opts.no_postgres:
+            results["skipped"].append("PostgreSQL: --no-postgres given")
+        else:
+            reason = dataset.postgres_reachable(pg_base)
+            if reason:
+                results["skipped"].append(
+                    f"PostgreSQL: not reachable at {_hide(pg_base)} ({reason}); the rush hour "
+                    "and the measurements ran on SQLite only")
+            else:
+                url, pg_name = dataset.create_postgres_database(pg_base)
+                fx = step("PostgreSQL data set", dataset.build_network, url, scale)
+                if fx:
+                    fixtures[f"{scale.name}-postgresql"] = fx
+        for label, fx in fixtures.items():
+            results["datasets"][label] = {"counts": fx.counts, "build_seconds": fx.build_seconds,
+                                          "database": _hide(fx.database_url)}
+            say(f"  {label}: {fx.counts.get('enrolment')} enrolments, built in "
+                f"{fx.build_seconds} s")
+
+        say(f"Serving bare Flask and tracker (gunicorn, 2 sync workers), load by {opts.tool} ...")
+        with loadgen.served("bench.bare_app:app", log=LOG_DIR / "gunicorn-bare.log") as bare:
+            for label, fx in fixtures.items():
+                run = step(f"measurements on {label}", measure, fx, label, bare, opts)
+                if run:
+                    rush = run.pop("rush_hour", None)
+                    results["throughput"][label] = run
+                    if rush is not None:
+                        results["rush_hour"][label] = rush
+                        failed = failed or not rush["ok"]
+        for label, fx in fixtures.items():
+            counts = step(f"SQL counts on {label}", count_statements, fx)
+            if counts:
+                results["sql_counts"][label] = counts
+        if "postgresql" not in " ".join(results["rush_hour"]):
+            results["rush_hour"]["postgresql"] = {"skipped": "skipped: PostgreSQL not available"}
+        _growth(results, "demo-sqlite", f"{scale.name}-sqlite")
+
+        say(f"Export bench ({opts.export_rows} rows) ...")
+        export = step("export bench", run_export, opts.export_rows) or {}
+        if "skipped" in export:
+            results["skipped"].append(f"export: skipped: {export['skipped']}")
+        elif "error" in export:
+            results["errors"].append(f"export: {export['error']}")
+            failed = True
+        else:
+            export["_rows"] = _find(export, "rows", "n", "row_count")
+            export["_ratio"] = _find(export, "ratio", "rows_per_second_ratio", "throughput_ratio")
+            export["_peak_mb"] = _find(export, "peak_mb", "peak_memory_mb", "tracker_peak_mb",
+                                       "peak_rss_mb")
+        results["export"] = export
+    finally:
+        loadgen.stop_all()
+        if pg_name:
+            with contextlib.suppress(Exception):
+                dataset.drop_postgres_database(pg_base, pg_name)
+        results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        RESULTS.write_text(json.dumps(results, indent=1, default=str))
+    for line in summarise(results):
+        say(line)
+    return 1 if failed else 0
+
+
+def _growth(results: dict, small: str, large: str) -> None:
+    a, b = results["throughput"].get(small), results["throughput"].get(large)
+    if not a or not b:
+        results["skipped"].append("cost growth: needs both the demo and the large measurements")
+        return
+    for name in SCENARIOS:
+        ra = a["scenarios"].get(name, {}).get("ratio")
+        rb = b["scenarios"].get(name, {}).get("ratio")
+        growth = ra / rb if ra and rb else None
+        results["growth"][name] = {
+            "ratio_small": ra, "ratio_large": rb,
+            "growth": round(growth, 3) if growth else None,
+            "ok": growth is not None and growth <= GROWTH_LIMIT,
+            "sql_small": results["sql_counts"].get(small, {}).get(name),
+            "sql_large": results["sql_counts"].get(large, {}).get(name),
+        }
+
+
+def _hide(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(unparseable URL)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
