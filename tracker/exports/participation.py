@@ -139,7 +139,8 @@ def _overview_rows(filters: ReportFilters, figures: reports.Figures,
         ["Blatt „Organisationen“", "Teilnahmen, Personen und Stunden je Organisation, Jahr und "
                                    "Reihe, für alle Partnerorganisationen (nur Zahlen, keine "
                                    "Namen)."],
-        ["Organisation", "Die Organisation, der die Person bei der Anmeldung angehörte."],
+        ["Organisation (zum Zeitpunkt)", "Die Organisation, der die Person bei der Anmeldung "
+                                         "angehörte."],
         ["Termine", "Durchgeführt: Termine, für die Anwesenheit erfasst wurde. Datum und Jahr "
                     "in deutscher Zeit (Europe/Berlin)."],
     ]

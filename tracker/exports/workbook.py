@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
@@ -146,7 +147,26 @@ def write_workbook(sheets: Iterable[Sheet], target: str | IO[bytes]) -> dict[str
     of data rows per sheet. Sheets are written one after the other, rows never held all."""
     wb = Workbook(write_only=True)
     counts: dict[str, int] = {}
-    for sheet in sheets:
-        counts[sheet.title] = _write_sheet(wb, sheet)
-    wb.save(target)
+    try:
+        for sheet in sheets:
+            counts[sheet.title] = _write_sheet(wb, sheet)
+        wb.save(target)
+    except BaseException:
+        _discard(wb)
+        raise
     return counts
+
+
+def _discard(wb: Workbook) -> None:
+    """After a failure: close the half-written sheets' streams and delete their temporary
+    files now, instead of leaving open generators and files to the garbage collector."""
+    for ws in wb.worksheets:
+        rows, writer = getattr(ws, "_rows", None), getattr(ws, "_writer", None)
+        with contextlib.suppress(Exception):
+            if rows is not None:
+                rows.close()
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+            with contextlib.suppress(Exception):
+                writer.cleanup()
