@@ -1,7 +1,301 @@
-"""Anwesenheit (blueprint; its pages come with their issue)."""
+"""Anwesenheit: the attendance sheet of a session, one click per person, with and without JS."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
+
+from tracker.extensions import db
+from tracker.models import TrainingSession, User, utcnow
+from tracker.services import access
+from tracker.services import attendance as service
+from tracker.timeutil import local_day_bounds, to_local
+from tracker.views.htmx import is_partial, render_page_or_fragment
 
 bp = Blueprint("attendance", __name__, url_prefix="/anwesenheit")
+
+PER_PAGE = 20
+UPCOMING = 5
+
+
+def _vary(body: str):
+    """The same URL answers a page or a fragment: caches must keep them apart."""
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _require_area() -> None:
+    if not access.can_use_attendance(current_user):
+        abort(403)
+
+
+def _load_session(session_id: int) -> TrainingSession:
+    """Load or 404, then one permission check: 403 for a session the user can see but may not
+    run, 404 for one of a series they cannot see at all (its existence does not leak)."""
+    _require_area()
+    session = access.get_session_or_404(session_id)
+    if not access.can_run_session(current_user, session):
+        abort(403 if access.can_see_series(current_user, session.series) else 404)
+    return session
+
+
+def _sheet_url(session_id: int, enrolment_id: int | None = None) -> str:
+    anchor = f"row-{enrolment_id}" if enrolment_id else None
+    return url_for("attendance.sheet", session_id=session_id, _anchor=anchor)
+
+
+def _announcement(row: service.SheetRow) -> str:
+    return _("%(name)s: %(status)s.", name=row.full_name, status=service.status_label(row.status))
+
+
+@bp.get("/")
+@login_required
+def index():
+    _require_area()
+    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    today = to_local(utcnow()).date()
+    _, end_of_today = local_day_bounds(today, today)
+    base = (
+        select(TrainingSession)
+        .join(TrainingSession.series)
+        .options(contains_eager(TrainingSession.series))
+        .where(access.runnable_series_filter(current_user), TrainingSession.cancelled_at.is_(None))
+    )
+    upcoming = (
+        db.session.scalars(
+            base.where(TrainingSession.starts_at > end_of_today)
+            .order_by(TrainingSession.starts_at, TrainingSession.id)
+            .limit(UPCOMING)
+        ).all()
+        if page == 1
+        else []
+    )
+    recent = db.paginate(
+        base.where(TrainingSession.starts_at <= end_of_today).order_by(
+            TrainingSession.starts_at.desc(), TrainingSession.id.desc()
+        ),
+        page=page,
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    counts = service.counts_by_session([s.id for s in [*upcoming, *recent.items]])
+    return render_template(
+        "attendance/index.html", upcoming=upcoming, recent=recent, counts=counts, now=utcnow()
+    )
+
+
+def _sheet_context(session: TrainingSession) -> dict:
+    refusal = service.marking_refusal(current_user, session)
+    closed_by = (
+        db.session.get(User, session.closed_by_id) if session.closed_by_id is not None else None
+    )
+    return {
+        "session": session,
+        "rows": service.sheet_rows(session.id),
+        "counts": service.sheet_counts(session.id),
+        "refusal": refusal,
+        "may_mark": refusal is None,
+        "closed_by": closed_by,
+        "may_reopen": session.is_closed and access.can_change_closed_marks(current_user, session),
+        "started": utcnow() >= session.starts_at,
+    }
+
+
+@bp.get("/termine/<int:session_id>")
+@login_required
+def sheet(session_id: int):
+    session = _load_session(session_id)
+    return _vary(render_template("attendance/sheet.html", **_sheet_context(session)))
+
+
+@bp.post("/termine/<int:session_id>/eintraege/<int:enrolment_id>")
+@login_required
+def mark(session_id: int, enrolment_id: int):
+    session = _load_session(session_id)
+    result = service.mark(
+        session,
+        enrolment_id,
+        request.form.get("status"),
+        current_user,
+        seen_version=request.form.get("version", type=int),
+    )
+    db.session.commit()
+    row = service.sheet_row(session_id, enrolment_id)
+    if result.changed:
+        message = _announcement(row)
+    else:
+        message = _(
+            "%(name)s ist bereits als „%(status)s“ erfasst.",
+            name=row.full_name,
+            status=service.status_label(row.status),
+        )
+    notice = None
+    if result.overrode_other:
+        notice = _(
+            "Hinweis: Der Eintrag von %(name)s war inzwischen von jemand anderem geändert "
+            "worden. Ihre Auswahl „%(status)s“ gilt jetzt; beide Änderungen stehen im Verlauf.",
+            name=row.full_name,
+            status=service.status_label(row.status),
+        )
+    if is_partial():
+        return _vary(
+            render_template(
+                "attendance/_mark_response.html",
+                row=row,
+                session_id=session_id,
+                may_mark=True,
+                focus=row.status,
+                counts=service.sheet_counts(session_id),
+                announcement=message,
+                notice=notice,
+            )
+        )
+    flash(message, "success")
+    if notice:
+        flash(notice, "warning")
+    return redirect(_sheet_url(session_id, enrolment_id), code=303)
+
+
+@bp.post("/termine/<int:session_id>/alle-anwesend")
+@login_required
+def mark_all_present(session_id: int):
+    session = _load_session(session_id)
+    marked = service.mark_all_present(session, current_user)
+    db.session.commit()
+    if marked:
+        message = ngettext(
+            "%(num)s Person als anwesend erfasst.", "%(num)s Personen als anwesend erfasst.", marked
+        )
+    else:
+        message = _("Es gab keine offenen Einträge.")
+    if is_partial():
+        return _vary(
+            render_template(
+                "attendance/_rows_response.html",
+                rows=service.sheet_rows(session_id),
+                session_id=session_id,
+                may_mark=True,
+                counts=service.sheet_counts(session_id),
+                announcement=message,
+            )
+        )
+    flash(message, "success")
+    return redirect(_sheet_url(session_id), code=303)
+
+
+@bp.get("/termine/<int:session_id>/suche")
+@login_required
+def search(session_id: int):
+    session = _load_session(session_id)
+    q = request.args.get("q", "")
+    hits, more = service.search_people(session, q)
+    return _vary(
+        render_page_or_fragment(
+            "attendance/search.html",
+            "attendance/_search_results.html",
+            session=session,
+            session_id=session_id,
+            q=q,
+            hits=hits,
+            more=more,
+            too_short=len(" ".join(q.split())) < service.SEARCH_MIN_CHARS,
+            min_chars=service.SEARCH_MIN_CHARS,
+            may_mark=service.marking_refusal(current_user, session) is None,
+        )
+    )
+
+
+@bp.post("/termine/<int:session_id>/spontan")
+@login_required
+def add_walk_in(session_id: int):
+    session = _load_session(session_id)
+    enrolment = service.add_walk_in(session, request.form.get("user_id", type=int), current_user)
+    enrolment_id = enrolment.id
+    db.session.commit()
+    row = service.sheet_row(session_id, enrolment_id)
+    message = _(
+        "%(name)s wurde spontan hinzugefügt und als anwesend erfasst.", name=row.full_name
+    )
+    if is_partial():
+        return _vary(
+            render_template(
+                "attendance/_walk_in_response.html",
+                row=row,
+                session_id=session_id,
+                may_mark=True,
+                counts=service.sheet_counts(session_id),
+                announcement=message,
+                added_message=message,
+            )
+        )
+    flash(message, "success")
+    return redirect(_sheet_url(session_id, enrolment_id), code=303)
+
+
+@bp.get("/termine/<int:session_id>/eintraege/<int:enrolment_id>/verlauf")
+@login_required
+def history(session_id: int, enrolment_id: int):
+    session = _load_session(session_id)
+    row = service.sheet_row(session_id, enrolment_id)
+    return _vary(
+        render_page_or_fragment(
+            "attendance/history.html",
+            "attendance/_history.html",
+            session=session,
+            row=row,
+            entries=service.history(session_id, enrolment_id),
+            label=service.status_label,
+        )
+    )
+
+
+@bp.post("/termine/<int:session_id>/abschliessen")
+@login_required
+def close(session_id: int):
+    session = _load_session(session_id)
+    service.close(session, current_user)
+    db.session.commit()
+    flash(
+        _(
+            "Die Anwesenheit ist abgeschlossen. Änderungen sind jetzt nur noch durch die "
+            "Personalleitung oder die Administration möglich."
+        ),
+        "success",
+    )
+    return redirect(_sheet_url(session_id), code=303)
+
+
+@bp.post("/termine/<int:session_id>/wieder-oeffnen")
+@login_required
+def reopen(session_id: int):
+    session = _load_session(session_id)
+    service.reopen(session, current_user)
+    db.session.commit()
+    flash(_("Der Termin ist wieder geöffnet; die Anwesenheit kann geändert werden."), "success")
+    return redirect(_sheet_url(session_id), code=303)
+
+
+@bp.get("/termine/<int:session_id>/unterschriftenliste")
+@login_required
+def sign_in_sheet(session_id: int):
+    session = _load_session(session_id)
+    return render_template(
+        "attendance/sign_in_sheet.html",
+        session=session,
+        rows=service.sheet_rows(session_id),
+        empty_rows=8,
+    )

@@ -10,6 +10,7 @@ from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from tracker.models import Role
+from tracker.services.access import can_use_attendance
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ def main_navigation() -> list[NavItem]:
     wanted = [
         ("trainings.index", _("Schulungen"), True),
         ("my.index", _("Meine Schulungen"), True),
-        ("attendance.index", _("Anwesenheit"), hr),
+        # Coordinators who are employees run their series' sessions too (one cached query).
+        ("attendance.index", _("Anwesenheit"), hr or can_use_attendance(current_user)),
         ("reports.index", _("Auswertung"), lead),
         ("admin.index", _("Verwaltung"), lead),
     ]
