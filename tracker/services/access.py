@@ -56,6 +56,27 @@ def can_see_series(user: User, series: TrainingSeries) -> bool:
     return is_coordinator(user, series.id)
 
 
+def visible_series_filter(user: User):
+    """SQL condition on TrainingSeries: the series `user` may see (as can_see_series)."""
+    from sqlalchemy import or_, true
+
+    from tracker.models import series_open_to
+
+    if user.is_admin:
+        return true()
+    return or_(
+        TrainingSeries.owner_organisation_id == user.organisation_id,
+        TrainingSeries.id.in_(
+            select(series_open_to.c.series_id).where(
+                series_open_to.c.organisation_id == user.organisation_id
+            )
+        ),
+        TrainingSeries.id.in_(
+            select(series_coordinator.c.series_id).where(series_coordinator.c.user_id == user.id)
+        ),
+    )
+
+
 def can_enrol(user: User, series: TrainingSeries) -> bool:
     return any(org.id == user.organisation_id for org in series.open_to)
 

@@ -1,0 +1,593 @@
+"""Enrolment rules: enrol, wait in line, cancel, promote, change capacity, cancel a session.
+
+Every rule about seats and the waiting list is decided here, once. Capacity holds under any
+concurrency because the seat counter `TrainingSession.seats_taken` is only changed by
+conditional UPDATEs on the session row (`... WHERE seats_taken < capacity`, rowcount checked),
+the database CHECKs the counter, and the partial unique index `uq_enrolment_live` refuses a
+second live enrolment of the same person. Every operation first locks the session row
+(`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite writing transactions start with
+`BEGIN IMMEDIATE`, see tracker/database.py), so enrolments, cancellations and capacity changes
+of one session are applied one after the other and the waiting list never skips a free seat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, selectinload
+
+from tracker.extensions import db
+from tracker.models import (
+    CancelReason,
+    Enrolment,
+    EnrolmentState,
+    TrainingSession,
+    User,
+    utcnow,
+)
+from tracker.services import Conflict, NotAllowed, ServiceError, access
+from tracker.timeutil import to_local
+
+LIVE_STATES = (EnrolmentState.ENROLLED, EnrolmentState.WAITLISTED)
+# Beyond any seminar room; keeps the number far inside a 32-bit INTEGER column.
+MAX_CAPACITY = 10_000
+
+ALREADY_ENROLLED = "Sie sind für diesen Termin bereits angemeldet."
+
+
+def _when(value: datetime) -> str:
+    """A naive UTC time as German wall-clock text (services run outside requests, too)."""
+    return to_local(value).strftime("%d.%m.%Y, %H:%M Uhr")
+
+
+# --- What is open, and why not --------------------------------------------------------------
+
+
+def enrol_closed(session: TrainingSession, *, by_staff: bool = False,
+                 now: datetime | None = None) -> str | None:
+    """Why nobody can enrol in `session` now, as a code ("cancelled", "archived", "started",
+    "deadline"), or None when enrolment is open.
+
+    HR staff enrolling someone on their behalf may do so after the deadline, until the start.
+    """
+    now = now or utcnow()
+    if session.cancelled_at is not None:
+        return "cancelled"
+    if session.series.archived:
+        return "archived"
+    if session.starts_at <= now:
+        return "started"
+    if not by_staff and session.enrolment_deadline <= now:
+        return "deadline"
+    return None
+
+
+def cancel_closed(session: TrainingSession, *, by_staff: bool = False,
+                  now: datetime | None = None) -> str | None:
+    """Why a live enrolment of `session` cannot be cancelled now ("cancelled", "started",
+    "deadline"), or None. After the deadline only HR staff remove people."""
+    now = now or utcnow()
+    if session.cancelled_at is not None:
+        return "cancelled"
+    if session.starts_at <= now:
+        return "started"
+    if not by_staff and session.enrolment_deadline <= now:
+        return "deadline"
+    return None
+
+
+def _enrol_refusal(code: str, session: TrainingSession) -> str:
+    return {
+        "cancelled": "Dieser Termin wurde abgesagt; eine Anmeldung ist nicht möglich.",
+        "archived": "Diese Reihe ist archiviert; eine Anmeldung ist nicht mehr möglich.",
+        "started": "Dieser Termin hat bereits begonnen oder ist vorbei; eine Anmeldung ist "
+                   "nicht mehr möglich.",
+        "deadline": f"Die Anmeldefrist für diesen Termin ist am "
+                    f"{_when(session.enrolment_deadline)} abgelaufen; eine Anmeldung ist nicht "
+                    "mehr möglich.",
+    }[code]
+
+
+def _cancel_refusal(code: str, session: TrainingSession) -> str:
+    return {
+        "cancelled": "Dieser Termin wurde abgesagt; alle Anmeldungen sind bereits storniert.",
+        "started": "Dieser Termin hat bereits begonnen; Änderungen erfolgen über die "
+                   "Anwesenheitsliste.",
+        "deadline": f"Die Abmeldefrist ist am {_when(session.enrolment_deadline)} abgelaufen. "
+                    "Wenn Sie nicht teilnehmen können, wenden Sie sich bitte an die "
+                    "Personalstelle.",
+    }[code]
+
+
+# --- Locking and counters ------------------------------------------------------------------
+
+
+def _lock_session(session: TrainingSession) -> TrainingSession:
+    """Lock the session row for this transaction and refresh it from the database.
+
+    On PostgreSQL the row lock orders all seat changes of one session; on SQLite the
+    transaction already holds the write lock (BEGIN IMMEDIATE), and FOR UPDATE is not rendered.
+    """
+    db.session.flush()
+    return db.session.execute(
+        select(TrainingSession)
+        .where(TrainingSession.id == session.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _take_seat(session_id: int) -> bool:
+    """Take one seat if one is free; the WHERE clause decides, not a count read before."""
+    result = db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session_id,
+               TrainingSession.seats_taken < TrainingSession.capacity)
+        .values(seats_taken=TrainingSession.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _next_waitlist_ticket(session_id: int) -> int:
+    """Draw the next waiting-list number atomically (UPDATE ... RETURNING, or UPDATE then
+    SELECT in the same transaction, which holds the row lock)."""
+    stmt = (
+        update(TrainingSession)
+        .where(TrainingSession.id == session_id)
+        .values(waitlist_seq=TrainingSession.waitlist_seq + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if db.engine.dialect.update_returning:
+        return db.session.execute(stmt.returning(TrainingSession.waitlist_seq)).scalar_one()
+    db.session.execute(stmt)
+    return db.session.scalar(
+        select(TrainingSession.waitlist_seq).where(TrainingSession.id == session_id)
+    )
+
+
+def _refresh_counters(session: TrainingSession) -> None:
+    db.session.expire(session, ["seats_taken", "waitlist_seq", "capacity"])
+
+
+# --- Enrol ---------------------------------------------------------------------------------
+
+
+def enrol(user: User, session: TrainingSession, *, actor: User | None = None) -> Enrolment:
+    """Enrol `user` in `session`: a seat if one is free, else a place on the waiting list.
+
+    `actor` is HR staff (or a coordinator or admin) enrolling someone on their behalf; the
+    person enrolled is always `user`, and their organisation is taken from their account.
+    Refuses a cancelled, past, archived or closed session, an organisation the series is not
+    open to, and a second live enrolment (the database refuses it; we say so kindly).
+    """
+    on_behalf = actor is not None and actor.id != user.id
+    if on_behalf and not access.can_run_session(actor, session):
+        raise NotAllowed("Sie dürfen für diesen Termin keine anderen Personen anmelden.")
+    if not user.active:
+        raise ServiceError("Dieses Konto ist deaktiviert; die Person kann nicht angemeldet werden.")
+    if not access.can_enrol(user, session.series):
+        if on_behalf:
+            raise ServiceError(
+                f"{user.full_name} gehört zu keiner Organisation, für die diese Reihe "
+                "freigegeben ist."
+            )
+        raise NotAllowed("Ihre Organisation ist für diese Reihe nicht freigegeben.")
+
+    session = _lock_session(session)
+    closed = enrol_closed(session, by_staff=on_behalf)
+    if closed:
+        raise ServiceError(_enrol_refusal(closed, session))
+
+    try:
+        with db.session.begin_nested():
+            enrolment = Enrolment(
+                user_id=user.id,
+                session_id=session.id,
+                organisation_id=user.organisation_id,
+                created_by_id=actor.id if on_behalf else None,
+            )
+            if _take_seat(session.id):
+                enrolment.state = EnrolmentState.ENROLLED
+            else:
+                enrolment.state = EnrolmentState.WAITLISTED
+                enrolment.waitlist_seq = _next_waitlist_ticket(session.id)
+            db.session.add(enrolment)
+            db.session.flush()
+    except IntegrityError as exc:
+        # uq_enrolment_live: this person already holds a live enrolment (double submit).
+        # The savepoint is rolled back, with the seat or ticket taken above.
+        if on_behalf:
+            raise Conflict(
+                f"{user.full_name} ist für diesen Termin bereits angemeldet."
+            ) from exc
+        raise Conflict(ALREADY_ENROLLED) from exc
+    finally:
+        _refresh_counters(session)
+    return enrolment
+
+
+# --- Cancel and promote --------------------------------------------------------------------
+
+
+def _promote(session_id: int, count: int, now: datetime) -> list[Enrolment]:
+    """Move the first `count` people of the waiting list onto seats that are already counted."""
+    if count <= 0:
+        return []
+    ids = list(db.session.scalars(
+        select(Enrolment.id)
+        .where(Enrolment.session_id == session_id, Enrolment.state == EnrolmentState.WAITLISTED)
+        .order_by(Enrolment.waitlist_seq)
+        .limit(count)
+    ))
+    if not ids:
+        return []
+    db.session.execute(
+        update(Enrolment)
+        .where(Enrolment.id.in_(ids), Enrolment.state == EnrolmentState.WAITLISTED)
+        .values(state=EnrolmentState.ENROLLED, promoted_at=now, promotion_seen_at=None,
+                updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    promoted = list(db.session.scalars(
+        select(Enrolment).where(Enrolment.id.in_(ids))
+        .order_by(Enrolment.waitlist_seq)
+        .execution_options(populate_existing=True)
+    ))
+    return promoted
+
+
+def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
+    """Cancel a live enrolment; a freed seat goes to the first on the waiting list.
+
+    The person herself cancels until the deadline; HR staff of the session (or a coordinator,
+    an admin) remove people until the session starts. Returns the promoted enrolment, if any.
+    """
+    session = enrolment.session
+    by_staff = actor.id != enrolment.user_id
+    if by_staff and not access.can_run_session(actor, session):
+        raise NotAllowed("Sie dürfen diese Anmeldung nicht stornieren.")
+
+    session = _lock_session(session)
+    db.session.refresh(enrolment)
+    if enrolment.state not in LIVE_STATES:
+        raise Conflict("Diese Anmeldung ist bereits storniert.")
+    closed = cancel_closed(session, by_staff=by_staff)
+    if closed:
+        raise ServiceError(_cancel_refusal(closed, session))
+
+    now = utcnow()
+    was_enrolled = enrolment.state == EnrolmentState.ENROLLED
+    result = db.session.execute(
+        update(Enrolment)
+        .where(Enrolment.id == enrolment.id, Enrolment.state.in_(LIVE_STATES))
+        .values(state=EnrolmentState.CANCELLED, cancelled_at=now, updated_at=now,
+                cancel_reason=CancelReason.STAFF if by_staff else CancelReason.SELF)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # pragma: no cover - the session lock makes this unreachable
+        raise Conflict("Diese Anmeldung ist bereits storniert.")
+
+    promoted = None
+    if was_enrolled:
+        # The seat passes to the first in line and stays taken; without a queue it is freed.
+        moved = _promote(session.id, 1, now)
+        if moved:
+            promoted = moved[0]
+        else:
+            db.session.execute(
+                update(TrainingSession)
+                .where(TrainingSession.id == session.id, TrainingSession.seats_taken > 0)
+                .values(seats_taken=TrainingSession.seats_taken - 1)
+                .execution_options(synchronize_session=False)
+            )
+    db.session.flush()
+    db.session.refresh(enrolment)
+    _refresh_counters(session)
+    return promoted
+
+
+# --- Capacity and cancelling a whole session -----------------------------------------------
+
+
+def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User) -> list[Enrolment]:
+    """Raise or lower the capacity; raising promotes people from the waiting list in order.
+
+    Lowering below the number of people who hold a seat is refused: nobody loses a seat.
+    """
+    if not access.can_run_session(actor, session):
+        raise NotAllowed("Sie dürfen die Kapazität dieses Termins nicht ändern.")
+    if isinstance(new_capacity, bool) or not isinstance(new_capacity, int):
+        raise ServiceError("Bitte geben Sie die Kapazität als ganze Zahl an.")
+    if new_capacity < 1:
+        raise ServiceError("Die Kapazität muss mindestens 1 Platz betragen.")
+    if new_capacity > MAX_CAPACITY:
+        raise ServiceError(f"Die Kapazität darf höchstens {MAX_CAPACITY} Plätze betragen.")
+
+    session = _lock_session(session)
+    if session.cancelled_at is not None:
+        raise ServiceError("Dieser Termin wurde abgesagt; die Kapazität kann nicht geändert werden.")
+    if session.starts_at <= utcnow():
+        raise ServiceError(
+            "Dieser Termin hat bereits begonnen; die Kapazität kann nicht mehr geändert werden."
+        )
+    if new_capacity < session.seats_taken:
+        raise ServiceError(
+            f"Die Kapazität kann nicht unter die Zahl der Angemeldeten ({session.seats_taken}) "
+            "gesenkt werden. Entfernen Sie zuerst Anmeldungen."
+        )
+
+    result = db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session.id, TrainingSession.seats_taken <= new_capacity)
+        .values(capacity=new_capacity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # pragma: no cover - the session lock makes this unreachable
+        raise Conflict("Die Zahl der Angemeldeten hat sich geändert. Bitte versuchen Sie es erneut.")
+
+    promoted = _promote(session.id, new_capacity - session.seats_taken, utcnow())
+    if promoted:
+        db.session.execute(
+            update(TrainingSession)
+            .where(TrainingSession.id == session.id,
+                   TrainingSession.seats_taken + len(promoted) <= TrainingSession.capacity)
+            .values(seats_taken=TrainingSession.seats_taken + len(promoted))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.flush()
+    _refresh_counters(session)
+    return promoted
+
+
+def cancel_session(session: TrainingSession, *, actor: User) -> None:
+    """The organiser cancels a session: its live enrolments are cancelled but kept, so the
+    people affected see "abgesagt" in Meine Schulungen."""
+    if not access.can_manage_series(actor, session.series):
+        raise NotAllowed("Sie dürfen diesen Termin nicht absagen.")
+    session = _lock_session(session)
+    if session.cancelled_at is not None:
+        raise Conflict("Dieser Termin ist bereits abgesagt.")
+    if session.starts_at <= utcnow():
+        raise ServiceError("Ein Termin, der bereits begonnen hat, kann nicht abgesagt werden.")
+    now = utcnow()
+    db.session.execute(
+        update(Enrolment)
+        .where(Enrolment.session_id == session.id, Enrolment.state.in_(LIVE_STATES))
+        .values(state=EnrolmentState.CANCELLED, cancelled_at=now, updated_at=now,
+                cancel_reason=CancelReason.SESSION_CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session.id)
+        .values(cancelled_at=now, seats_taken=0)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    db.session.expire(session)
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Enrolment) and obj.session_id == session.id:
+            db.session.expire(obj)
+
+
+# --- Reading positions and counts ----------------------------------------------------------
+
+
+def waitlist_position(enrolment: Enrolment) -> int | None:
+    """1-based place on the waiting list (rank among the people still waiting), or None."""
+    if enrolment.state != EnrolmentState.WAITLISTED or enrolment.waitlist_seq is None:
+        return None
+    return db.session.scalar(
+        select(func.count()).select_from(Enrolment).where(
+            Enrolment.session_id == enrolment.session_id,
+            Enrolment.state == EnrolmentState.WAITLISTED,
+            Enrolment.waitlist_seq <= enrolment.waitlist_seq,
+        )
+    )
+
+
+def waitlist_positions(enrolments: Iterable[Enrolment]) -> dict[int, int]:
+    """Places on the waiting list for many enrolments at once, in one query: {id: place}."""
+    waiting = [e for e in enrolments if e.state == EnrolmentState.WAITLISTED]
+    if not waiting:
+        return {}
+    ranked = (
+        select(
+            Enrolment.id.label("id"),
+            func.row_number()
+            .over(partition_by=Enrolment.session_id, order_by=Enrolment.waitlist_seq)
+            .label("position"),
+        )
+        .where(
+            Enrolment.session_id.in_({e.session_id for e in waiting}),
+            Enrolment.state == EnrolmentState.WAITLISTED,
+        )
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ranked.c.id, ranked.c.position).where(ranked.c.id.in_([e.id for e in waiting]))
+    )
+    return {row.id: row.position for row in rows}
+
+
+def waitlist_lengths(session_ids: Iterable[int]) -> dict[int, int]:
+    """How many people wait for each session, in one query."""
+    ids = set(session_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Enrolment.session_id, func.count())
+        .where(Enrolment.session_id.in_(ids), Enrolment.state == EnrolmentState.WAITLISTED)
+        .group_by(Enrolment.session_id)
+    )
+    return {session_id: count for session_id, count in rows}
+
+
+def live_enrolments(user: User, session_ids: Iterable[int]) -> dict[int, Enrolment]:
+    """The person's live enrolment (seat or waiting list) per session, in one query."""
+    ids = set(session_ids)
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(Enrolment).where(
+            Enrolment.user_id == user.id,
+            Enrolment.session_id.in_(ids),
+            Enrolment.state.in_(LIVE_STATES),
+        )
+    )
+    return {e.session_id: e for e in rows}
+
+
+def live_enrolment(user: User, session: TrainingSession) -> Enrolment | None:
+    return live_enrolments(user, [session.id]).get(session.id)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What one person sees of one session: her place, the free seats, what she may do."""
+
+    session: TrainingSession
+    enrolment: Enrolment | None
+    position: int | None
+    waitlist_length: int
+    may_enrol: bool  # her organisation is one the series is open to
+    enrol_closed: str | None  # why nobody can enrol now (a code, see enrol_closed)
+    cancel_closed: str | None  # why she cannot cancel now (see cancel_closed)
+
+    @property
+    def is_enrolled(self) -> bool:
+        return self.enrolment is not None and self.enrolment.state == EnrolmentState.ENROLLED
+
+    @property
+    def is_waitlisted(self) -> bool:
+        return self.enrolment is not None and self.enrolment.state == EnrolmentState.WAITLISTED
+
+    @property
+    def is_full(self) -> bool:
+        return self.session.free_seats == 0
+
+
+def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
+    """Offers for many sessions in three queries, whatever their number.
+
+    The sessions' series and `open_to` should be loaded eagerly by the caller.
+    """
+    sessions = list(sessions)
+    ids = [s.id for s in sessions]
+    mine = live_enrolments(user, ids)
+    lengths = waitlist_lengths(ids)
+    positions = waitlist_positions(mine.values())
+    now = utcnow()
+    result = {}
+    for s in sessions:
+        e = mine.get(s.id)
+        result[s.id] = Offer(
+            session=s,
+            enrolment=e,
+            position=positions.get(e.id) if e is not None else None,
+            waitlist_length=lengths.get(s.id, 0),
+            may_enrol=access.can_enrol(user, s.series),
+            enrol_closed=enrol_closed(s, now=now),
+            cancel_closed=cancel_closed(s, now=now),
+        )
+    return result
+
+
+# --- The HR view of a session --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Roster:
+    session: TrainingSession
+    enrolled: list[Enrolment]
+    waiting: list[tuple[int, Enrolment]]  # (place, enrolment), in queue order
+
+
+def roster(session: TrainingSession) -> Roster:
+    """Who holds a seat and who waits, with people and organisations, in a fixed number of
+    queries whatever the number of people."""
+    options = (
+        contains_eager(Enrolment.user),
+        selectinload(Enrolment.organisation),
+        selectinload(Enrolment.created_by),
+    )
+    enrolled = list(db.session.scalars(
+        select(Enrolment)
+        .join(Enrolment.user)
+        .where(Enrolment.session_id == session.id, Enrolment.state == EnrolmentState.ENROLLED)
+        .options(*options)
+        .order_by(User.last_name, User.first_name, Enrolment.id)
+    ))
+    # The place is the rank among the people still waiting, computed by the database.
+    position = func.row_number().over(order_by=Enrolment.waitlist_seq).label("position")
+    waiting = [
+        (row.position, row.Enrolment)
+        for row in db.session.execute(
+            select(Enrolment, position)
+            .join(Enrolment.user)
+            .where(Enrolment.session_id == session.id,
+                   Enrolment.state == EnrolmentState.WAITLISTED)
+            .options(*options)
+            .order_by(Enrolment.waitlist_seq)
+        )
+    ]
+    return Roster(session=session, enrolled=enrolled, waiting=waiting)
+
+
+def candidates(session: TrainingSession, query: str, *, limit: int = 20) -> list[tuple[User, bool]]:
+    """People HR may enrol: active, of an organisation the series is open to, matching the
+    search by name or e-mail. Each with a flag: already holds a live enrolment."""
+    needle = (query or "").strip().lower()
+    if len(needle) < 2:
+        return []
+    needle = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{needle}%"
+    open_ids = [org.id for org in session.series.open_to]
+    if not open_ids:
+        return []
+    live = (
+        select(Enrolment.id)
+        .where(Enrolment.user_id == User.id, Enrolment.session_id == session.id,
+               Enrolment.state.in_(LIVE_STATES))
+        .exists()
+    )
+    full_name = func.lower(User.first_name + " " + User.last_name)
+    rows = db.session.execute(
+        select(User, live.label("enrolled"))
+        .where(
+            User.active.is_(True),
+            User.anonymised_at.is_(None),
+            User.organisation_id.in_(open_ids),
+            db.or_(
+                full_name.like(pattern, escape="\\"),
+                func.lower(User.last_name + ", " + User.first_name).like(pattern, escape="\\"),
+                User.email.like(pattern, escape="\\"),
+            ),
+        )
+        .order_by(User.last_name, User.first_name, User.id)
+        .limit(limit)
+    )
+    return [(row.User, bool(row.enrolled)) for row in rows]
+
+
+# --- Promotions the person has not seen yet ------------------------------------------------
+
+
+def mark_promotions_seen(user: User, enrolment_ids: Iterable[int]) -> None:
+    ids = list(enrolment_ids)
+    if not ids:
+        return
+    db.session.execute(
+        update(Enrolment)
+        .where(Enrolment.id.in_(ids), Enrolment.user_id == user.id,
+               Enrolment.promotion_seen_at.is_(None))
+        .values(promotion_seen_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+
