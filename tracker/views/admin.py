@@ -17,6 +17,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -41,10 +42,12 @@ from tracker.services import (
     organisations,
     people,
     series_admin,
+    staff_import,
 )
 from tracker.timeutil import from_local, to_local
 from tracker.views.admin_forms import (
     CopySeriesForm,
+    ImportForm,
     OrganisationForm,
     PersonForm,
     SeriesForm,
@@ -628,3 +631,81 @@ def audit_log():
         actions=audit.ACTION_LABELS, objects=objects,
         organisations={o.id: o for o in organisations.all_organisations()},
     ), (422 if errors else 200)
+
+
+# --- Bulk import of staff lists --------------------------------------------------------------
+# The parsed rows wait server-side between preview and confirmation (see
+# tracker/services/staff_import.py); the session only holds the random token naming them.
+
+IMPORT_SESSION_KEY = "staff_import"
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_upload():
+    form = ImportForm()
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            parsed = staff_import.read_upload(upload.filename, upload.read())
+        except ServiceError as exc:
+            status = _field_error(form.file, exc)
+        else:
+            staff_import.discard(session.get(IMPORT_SESSION_KEY))
+            session[IMPORT_SESSION_KEY] = staff_import.store(parsed, actor=current_user)
+            return redirect(url_for("admin.import_preview"), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/import_upload.html", form=form,
+                           max_rows=staff_import.MAX_ROWS,
+                           max_mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)), status
+
+
+@bp.get("/import/vorschau")
+def import_preview():
+    token = session.get(IMPORT_SESSION_KEY)
+    upload = staff_import.load(token, actor=current_user)
+    if upload is None:
+        flash(_("Es liegt keine Vorschau vor (oder sie ist abgelaufen). Bitte laden Sie die "
+                "Datei hoch."), "info")
+        return redirect(url_for("admin.import_upload"), code=303)
+    rows = staff_import.classify(upload, actor=current_user)
+    return render_template("admin/import_preview.html", upload=upload, rows=rows, token=token,
+                           counts=staff_import.counts(rows))
+
+
+def _import_token() -> str:
+    token = request.form.get("token", "")
+    if not token or token != session.get(IMPORT_SESSION_KEY):
+        raise ServiceError(_("Diese Vorschau ist nicht mehr aktuell. Bitte laden Sie die Datei "
+                             "erneut hoch."), 409)
+    return token
+
+
+@bp.post("/import/uebernehmen")
+def import_confirm():
+    token = _import_token()
+    upload = staff_import.load(token, actor=current_user)
+    if upload is None:
+        raise ServiceError(_("Die Vorschau ist abgelaufen. Bitte laden Sie die Datei erneut hoch."),
+                           409)
+    summary = staff_import.apply(upload, actor=current_user)
+    db.session.commit()
+    staff_import.discard(token)
+    session.pop(IMPORT_SESSION_KEY, None)
+    if summary["new"] or summary["changed"]:
+        flash(_("Import abgeschlossen: %(new)s Personen neu angelegt, %(changed)s geändert, "
+                "%(unchanged)s unverändert.", **summary), "success")
+    else:
+        flash(_("Keine Änderungen: alle %(n)s Personen sind bereits so gespeichert. Es wurde "
+                "nichts geschrieben.", n=summary["unchanged"]), "info")
+    return redirect(url_for("admin.people_list"), code=303)
+
+
+@bp.post("/import/verwerfen")
+def import_discard():
+    token = _import_token()
+    staff_import.discard(token)
+    session.pop(IMPORT_SESSION_KEY, None)
+    flash(_("Der Import wurde verworfen. Es wurde nichts übernommen."), "info")
+    return redirect(url_for("admin.import_upload"), code=303)

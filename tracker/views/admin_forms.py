@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -230,8 +230,7 @@ class ResetPasswordForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("Personalliste (.xlsx oder .csv)"))
-
-    def validate_file(self, field):
-        if not field.data or not getattr(field.data, "filename", ""):
-            raise ValidationError(_l("Bitte wählen Sie eine Datei aus."))
+    file = FileField(
+        _l("Personalliste (.xlsx oder .csv)"),
+        validators=[FileRequired(_l("Bitte wählen Sie eine Datei aus."))],
+    )

@@ -1,0 +1,303 @@
+"""HR departments import their staff lists: preview first, then all or nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from tests import factories
+from tracker.models import AuditEntry, Role, User
+
+
+@pytest.fixture
+def app_settings(tmp_path):
+    return {"IMPORT_DIR": str(tmp_path / "imports")}
+
+
+@pytest.fixture
+def city(db):
+    org = factories.organisation("Stadtverwaltung Dessau-Roßlau", short_name="Stadt")
+    db.session.commit()
+    return org
+
+
+@pytest.fixture
+def uba(db):
+    org = factories.organisation("Umweltbundesamt", short_name="UBA")
+    db.session.commit()
+    return org
+
+
+@pytest.fixture
+def admin(auth, city):
+    user = factories.user(city, Role.ADMIN, email="admin@tracker.example")
+    auth.login(user)
+    return user
+
+
+GERMAN_CSV = (
+    "Name;Vorname;E-Mail;Organisation\r\n"
+    "Müller;Jürgen;J.Mueller@Stadt.example;Stadt\r\n"
+    "Öztürk;Ayşe;a.oeztuerk@stadt.example;Stadtverwaltung Dessau-Roßlau\r\n"
+    "Weiß;Sören;s.weiss@uba.example;UBA\r\n"
+)
+
+
+def _csv(text=GERMAN_CSV, encoding="utf-8-sig"):
+    return text.encode(encoding)
+
+
+def _xlsx(rows):
+    wb = Workbook()
+    ws = wb.active
+    for row in rows:
+        ws.append(row)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _upload(client, data, filename="personal.csv"):
+    return client.post("/verwaltung/import", data={"file": (io.BytesIO(data), filename)},
+                       content_type="multipart/form-data")
+
+
+def _people(db):
+    return db.session.scalar(select(func.count(User.id)))
+
+
+def _confirm(client):
+    with client.session_transaction() as s:
+        token = s["staff_import"]
+    return client.post("/verwaltung/import/uebernehmen", data={"token": token})
+
+
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (_csv(), "personal.csv"),  # UTF-8 with BOM, semicolons, CRLF
+        (_csv(encoding="utf-8"), "personal.csv"),  # UTF-8 without BOM
+        (_csv(GERMAN_CSV.replace("ş", "s"), encoding="cp1252"), "PERSONAL.CSV"),  # Windows-1252
+        (_csv(GERMAN_CSV.replace(";", ",")), "personal.csv"),  # commas
+    ],
+)
+def test_typical_german_csv_files_are_previewed_and_imported(client, db, admin, city, uba, data, filename):
+    before = _people(db)
+    response = _upload(client, data, filename)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/verwaltung/import/vorschau")
+    preview = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
+    assert "Müller, Jürgen" in preview and "Weiß, Sören" in preview
+    assert preview.count(">neu<") >= 3
+    assert _people(db) == before  # the preview writes nothing
+    assert _confirm(client).status_code == 303
+    assert _people(db) == before + 3
+    mueller = db.session.scalar(select(User).where(User.email == "j.mueller@stadt.example"))
+    assert (mueller.first_name, mueller.last_name, mueller.organisation_id) == ("Jürgen", "Müller", city.id)
+    assert db.session.scalar(select(User.organisation_id).where(User.email == "s.weiss@uba.example")) == uba.id
+
+
+def test_reimporting_the_same_file_changes_nothing(client, db, admin, city, uba):
+    _upload(client, _csv())
+    _confirm(client)
+    people, entries = _people(db), db.session.scalar(select(func.count(AuditEntry.id)))
+    _upload(client, _csv().replace(b"J.Mueller@Stadt.example", b"j.mueller@STADT.example"))
+    preview = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
+    assert preview.count(">unverändert<") == 4  # the summary badge and three rows
+    assert "der Import würde nichts ändern" in preview
+    response = _confirm(client)
+    assert response.status_code == 303
+    assert _people(db) == people
+    assert db.session.scalar(select(func.count(AuditEntry.id))) == entries
+
+
+def test_changed_rows_show_what_changes_and_are_applied(client, db, admin, city, uba):
+    person = factories.user(city, email="j.mueller@stadt.example", first_name="Jürgen", last_name="Mueller")
+    _upload(client, _csv())
+    preview = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
+    assert ">geändert<" in preview and "Name: Mueller → Müller" in preview
+    _confirm(client)
+    db.session.refresh(person)
+    assert person.last_name == "Müller"
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "import.apply"))
+    assert entry.details["new"] == 2 and entry.details["changed"] == 1
+
+
+def test_xlsx_with_roles_is_imported(client, db, admin, city):
+    data = _xlsx([["Name", "Vorname", "E-Mail", "Organisation", "Rolle"],
+                  ["Lange", "Vera", "v.lange@stadt.example", "Stadt", "Personalleitung"],
+                  ["Koch", "Ben", "b.koch@stadt.example", "Stadt", ""],
+                  [None, None, None, None, None]])
+    assert _upload(client, data, "Personal.xlsx").status_code == 303
+    assert _confirm(client).status_code == 303
+    roles = dict(db.session.execute(select(User.email, User.role).where(User.email.like("%@stadt.example"))).all())
+    assert roles["v.lange@stadt.example"] == "hr_lead" and roles["b.koch@stadt.example"] == "employee"
+
+
+def test_rows_with_errors_show_their_reason_and_nothing_is_imported(client, db, admin, city):
+    factories.user(city, email="schon.da@stadt.example")
+    text = ("Name;Vorname;E-Mail;Organisation;Rolle\n"
+            "Gut;Anna;anna@stadt.example;Stadt;\n"
+            ";Ohne;ohne.name@stadt.example;Stadt;\n"
+            "Kaputt;Adresse;keine-adresse;Stadt;\n"
+            "Doppelt;Eins;doppelt@stadt.example;Stadt;\n"
+            "Doppelt;Zwei;DOPPELT@stadt.example;Stadt;\n"
+            "Fremd;Org;fremd@x.example;Landratsamt;\n"
+            "Rolle;Falsch;rolle@stadt.example;Stadt;Chef\n")
+    _upload(client, text.encode())
+    preview = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
+    for reason in ("Name oder Vorname fehlt.", "Ungültige E-Mail-Adresse.",
+                   "Die E-Mail-Adresse kommt mehrfach in der Datei vor (Zeilen 5, 6).",
+                   "Unbekannte Organisation „Landratsamt“.", "Unbekannte Rolle „Chef“."):
+        assert reason in preview
+    assert "import/uebernehmen" not in preview  # no confirm button
+    before = _people(db)
+    response = _confirm(client)
+    assert response.status_code == 422
+    assert "Es wurde nichts übernommen" in response.get_data(as_text=True)
+    assert _people(db) == before
+    assert db.session.scalar(select(User).where(User.email == "anna@stadt.example")) is None
+
+
+def test_hr_lead_imports_into_her_own_organisation_only(client, auth, db, city, uba):
+    auth.login(factories.user(city, Role.HR_LEAD))
+    factories.user(uba, email="fremd@uba.example")
+    text = ("Name;Vorname;E-Mail\nNeu;Nina;nina@stadt.example\n")
+    _upload(client, text.encode())
+    _confirm(client)
+    assert db.session.scalar(select(User.organisation_id).where(User.email == "nina@stadt.example")) == city.id
+    _upload(client, b"Name;Vorname;E-Mail;Organisation;Rolle\n"
+                    b"X;Y;x@uba.example;UBA;\nF;G;fremd@uba.example;;\nA;B;a@stadt.example;;Administration\n")
+    preview = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
+    assert "Sie dürfen nur Personen Ihrer eigenen Organisation importieren." in preview
+    assert "Die E-Mail-Adresse gehört zu einer Person, die Sie nicht verwalten." in preview
+    assert "Diese Rolle dürfen Sie nicht vergeben." in preview
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "message"),
+    [
+        (b"%PDF-1.4 binary \x00\x01\x02", "liste.pdf", "Bitte laden Sie eine .xlsx- oder .csv-Datei hoch."),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "liste.csv", "Die Datei ist keine Tabelle"),
+        (b"this is not a zip file", "liste.xlsx", "keine gültige Excel-Arbeitsmappe"),
+        (b"PK\x03\x04 broken zip", "liste.xlsx", "keine gültige Excel-Arbeitsmappe"),
+        (b"", "liste.csv", "Die Datei ist leer."),
+        (b"\r\n;;\r\n", "liste.csv", "Die Datei ist leer."),
+        (b"Name;Vorname;E-Mail\r\n", "liste.csv", "nur die Kopfzeile"),
+        (b"Name;Vorname;Telefon\r\nA;B;123\r\n", "liste.csv", "In der Kopfzeile fehlen Spalten: E-Mail"),
+        (b"Nachname,Telefon\nA,1\n", "liste.csv", "In der Kopfzeile fehlen Spalten: Vorname, E-Mail"),
+        (b"old excel", "liste.xls", "Das alte Excel-Format .xls wird nicht unterstützt"),
+    ],
+)
+def test_bad_files_are_refused_in_german_and_nothing_is_kept(client, db, admin, city, data, filename, message, tmp_path):
+    before = _people(db)
+    response = _upload(client, data, filename)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert _people(db) == before
+    with client.session_transaction() as s:
+        assert "staff_import" not in s
+    assert list((tmp_path / "imports").glob("*.json")) == [] if (tmp_path / "imports").exists() else True
+
+
+def test_an_empty_xlsx_and_one_without_the_columns_are_refused(client, db, admin):
+    assert "Die Datei ist leer." in _upload(client, _xlsx([]), "leer.xlsx").get_data(as_text=True)
+    html = _upload(client, _xlsx([["Spalte A", "Spalte B"], [1, 2]]), "x.xlsx").get_data(as_text=True)
+    assert "In der Kopfzeile fehlen Spalten: Name, Vorname, E-Mail" in html
+
+
+def test_no_file_chosen_gets_a_message_next_to_the_field(client, admin):
+    response = client.post("/verwaltung/import", data={}, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "Bitte wählen Sie eine Datei aus." in response.get_data(as_text=True)
+
+
+def test_a_file_over_the_limit_is_refused_with_413(client, admin):
+    # The multipart body is built by hand so that no spooled temporary file is left open.
+    body = (b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gross.csv\"\r\n"
+            b"Content-Type: text/csv\r\n\r\n" + b"x" * (11 * 1024 * 1024) + b"\r\n--xyz--\r\n")
+    response = client.post("/verwaltung/import", data=body,
+                           content_type="multipart/form-data; boundary=xyz")
+    assert response.status_code == 413
+    assert "Die hochgeladene Datei ist zu groß." in response.get_data(as_text=True)
+
+
+def test_a_50_mb_upload_is_refused_without_reading_it(client, admin):
+    class FiftyMegabytes(io.RawIOBase):
+        """A 50 MB body that exists only as a size; counts what the server actually reads."""
+
+        size = 50 * 1024 * 1024
+
+        def __init__(self):
+            self.position = 0
+            self.read_bytes = 0
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return True
+
+        def tell(self):
+            return self.position
+
+        def seek(self, offset, whence=0):
+            base = {0: 0, 1: self.position, 2: self.size}[whence]
+            self.position = max(0, min(self.size, base + offset))
+            return self.position
+
+        def readinto(self, buffer):
+            n = min(len(buffer), self.size - self.position)
+            buffer[:n] = b"x" * n
+            self.position += n
+            self.read_bytes += n
+            return n
+
+    body = FiftyMegabytes()
+    response = client.post("/verwaltung/import", input_stream=body,
+                           content_type="multipart/form-data; boundary=xyz")
+    assert response.status_code == 413
+    assert "Die hochgeladene Datei ist zu groß." in response.get_data(as_text=True)
+    assert body.read_bytes < 1024 * 1024
+
+
+def test_preview_token_of_another_session_or_a_forged_one_is_refused(app, client, db, admin, city):
+    _upload(client, _csv())
+    other_admin = factories.user(city, Role.ADMIN)
+    before = _people(db)
+    response = client.post("/verwaltung/import/uebernehmen", data={"token": "../../etc/passwd"})
+    assert response.status_code == 409
+    other = app.test_client()
+    other.post("/anmelden", data={"email": other_admin.email, "password": factories.PASSWORD})
+    with client.session_transaction() as s:
+        token = s["staff_import"]
+    assert other.post("/verwaltung/import/uebernehmen", data={"token": token}).status_code == 409
+    assert _people(db) == before
+
+
+def test_discarding_a_preview_removes_the_stored_rows(client, db, admin, city, tmp_path):
+    _upload(client, _csv())
+    assert len(list((tmp_path / "imports").glob("*.json"))) == 1
+    with client.session_transaction() as s:
+        token = s["staff_import"]
+    assert client.post("/verwaltung/import/verwerfen", data={"token": token}).status_code == 303
+    assert list((tmp_path / "imports").glob("*.json")) == []
+    assert client.get("/verwaltung/import/vorschau").status_code == 303
+
+
+def test_preview_rechecks_the_database_at_confirmation(client, db, admin, city, uba):
+    _upload(client, _csv())
+    # Someone creates one of the people between preview and confirmation.
+    factories.user(city, email="j.mueller@stadt.example", first_name="Jürgen", last_name="Müller")
+    before = _people(db)
+    assert _confirm(client).status_code == 303
+    assert _people(db) == before + 2
+
+
+@pytest.mark.parametrize("role", [Role.EMPLOYEE, Role.HR_STAFF])
+def test_employees_cannot_import(client, auth, db, role):
+    auth.login(factories.user(role=role))
+    assert _upload(client, _csv()).status_code == 403

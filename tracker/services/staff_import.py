@@ -1,0 +1,459 @@
+"""Bulk import of staff lists (.xlsx and .csv) the way HR departments keep them.
+
+Three steps: `read_upload` turns a file into raw rows (or refuses the whole file with a German
+message); `classify` compares each row with the database (neu / geändert / unverändert /
+Fehler, with the reason); `apply` writes every row or nothing. People are matched by e-mail,
+case-insensitively, so importing the same file twice changes nothing the second time.
+
+Between preview and confirmation the parsed rows are kept server-side: a JSON file in
+IMPORT_DIR (default instance/imports) named by a random token that only the uploader's
+session knows. Nothing of the file travels back through the browser, the confirmation
+re-checks every row against the database as it is then, and files older than an hour
+are removed. (Several app servers need a shared IMPORT_DIR.)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tracker.extensions import db
+from tracker.models import Organisation, Role, User
+from tracker.services import Conflict, ServiceError, accounts, audit
+
+MAX_ROWS = 5000
+PREVIEW_MAX_AGE_SECONDS = 3600
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+NEW, CHANGED, UNCHANGED, ERROR = "new", "changed", "unchanged", "error"
+
+# Header spellings seen in German staff lists -> our field.
+HEADERS = {
+    "name": "last_name", "nachname": "last_name", "familienname": "last_name", "zuname": "last_name",
+    "vorname": "first_name", "rufname": "first_name",
+    "email": "email", "emailadresse": "email", "mail": "email", "dienstlicheemail": "email",
+    "organisation": "organisation", "behorde": "organisation", "behörde": "organisation",
+    "dienststelle": "organisation", "organisationseinheit": "organisation",
+    "rolle": "role", "role": "role",
+}
+REQUIRED = {"last_name": "Name", "first_name": "Vorname", "email": "E-Mail"}
+
+ROLE_WORDS = {
+    "beschäftigte": Role.EMPLOYEE, "beschäftigter": Role.EMPLOYEE, "mitarbeiter": Role.EMPLOYEE,
+    "mitarbeiterin": Role.EMPLOYEE, "employee": Role.EMPLOYEE,
+    "personalsachbearbeitung": Role.HR_STAFF, "personalstelle": Role.HR_STAFF, "hr_staff": Role.HR_STAFF,
+    "personalleitung": Role.HR_LEAD, "hr_lead": Role.HR_LEAD,
+    "administration": Role.ADMIN, "admin": Role.ADMIN,
+}
+
+
+@dataclass
+class ImportRow:
+    line: int
+    last_name: str
+    first_name: str
+    email: str
+    organisation: str = ""
+    role: str = ""
+    status: str = ""
+    reason: str = ""
+    changes: dict = field(default_factory=dict)
+    user_id: int | None = None
+    organisation_id: int | None = None
+    role_value: str | None = None
+
+
+@dataclass
+class Upload:
+    filename: str
+    sha256: str
+    has_role: bool
+    rows: list[ImportRow]
+
+
+# --- Reading the file -----------------------------------------------------------------------
+
+
+def _header_key(text: str) -> str:
+    """"E-Mail-Adresse" -> "emailadresse": case, spaces and punctuation do not matter."""
+    return re.sub(r"[\s_.:\-]", "", str(text or "").strip().lower())
+
+
+def _map_headers(header: list[str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        key = _header_key(cell)
+        target = HEADERS.get(key)
+        if target and target not in columns:
+            columns[target] = index
+    missing = [label for key, label in REQUIRED.items() if key not in columns]
+    if missing:
+        raise ServiceError(
+            "In der Kopfzeile fehlen Spalten: " + ", ".join(missing)
+            + ". Erwartet werden „Name“, „Vorname“, „E-Mail“ und optional „Organisation“ "
+            "und „Rolle“."
+        )
+    return columns
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    # Control characters have no place in a name or an address.
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text).strip()
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if b"\x00" in data:
+        raise ServiceError("Die Datei ist keine Tabelle (CSV oder Excel). Bitte prüfen Sie die Datei.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ServiceError(
+            "Die Zeichenkodierung der Datei wurde nicht erkannt. Bitte speichern Sie sie als "
+            "„CSV UTF-8“."
+        ) from exc
+
+
+def _delimiter(text: str) -> str:
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=";,\t").delimiter
+    except csv.Error:
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        counts = {d: first.count(d) for d in (";", ",", "\t")}
+        return max(counts, key=counts.get) if max(counts.values()) else ";"
+
+
+def _csv_table(data: bytes) -> list[list[str]]:
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    table = []
+    try:
+        for row in reader:
+            table.append(row)
+            if len(table) > MAX_ROWS + 1:
+                break
+    except csv.Error as exc:
+        raise ServiceError("Die CSV-Datei ist beschädigt und kann nicht gelesen werden.") from exc
+    return table
+
+
+def _xlsx_table(data: bytes) -> list[list]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # BadZipFile, KeyError, openpyxl's InvalidFileException, ...
+        raise ServiceError(
+            "Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei."
+        ) from exc
+    try:
+        if not workbook.worksheets:
+            return []
+        table = []
+        for row in workbook.worksheets[0].iter_rows(values_only=True):
+            table.append(list(row))
+            if len(table) > MAX_ROWS + 1:
+                break
+        return table
+    finally:
+        workbook.close()
+
+
+def read_upload(filename: str, data: bytes) -> Upload:
+    """Raw rows of an uploaded staff list; refuses files that cannot be a staff list."""
+    name = (filename or "").strip().lower()
+    if not data:
+        raise ServiceError("Die Datei ist leer.")
+    if name.endswith(".xls"):
+        raise ServiceError("Das alte Excel-Format .xls wird nicht unterstützt. Bitte speichern "
+                           "Sie die Datei als .xlsx oder .csv.")
+    if data[:4] == b"PK\x03\x04":
+        if not name.endswith((".xlsx", ".xlsm")):
+            raise ServiceError("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch.")
+        table = _xlsx_table(data)
+    elif name.endswith((".csv", ".txt")):
+        table = _csv_table(data)
+    elif name.endswith((".xlsx", ".xlsm")):
+        raise ServiceError(
+            "Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei."
+        )
+    else:
+        raise ServiceError("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch.")
+
+    rows = [[_cell(v) for v in row] for row in table]
+    while rows and not any(rows[0]):
+        rows.pop(0)
+    if not rows:
+        raise ServiceError("Die Datei ist leer.")
+    header_line = len(table) - len(rows) + 1
+    columns = _map_headers(rows[0])
+    data_rows = []
+    for offset, row in enumerate(rows[1:], start=1):
+        if not any(row):
+            continue
+        def get(key, row=row):
+            index = columns.get(key)
+            return row[index] if index is not None and index < len(row) else ""
+        data_rows.append(ImportRow(
+            line=header_line + offset, last_name=get("last_name"), first_name=get("first_name"),
+            email=get("email"), organisation=get("organisation"), role=get("role"),
+        ))
+    if not data_rows:
+        raise ServiceError("Die Datei enthält nur die Kopfzeile und keine Personen.")
+    if len(data_rows) > MAX_ROWS:
+        raise ServiceError(f"Die Datei enthält mehr als {MAX_ROWS} Personen. Bitte teilen Sie sie auf.")
+    return Upload(filename=filename or "", sha256=hashlib.sha256(data).hexdigest(),
+                  has_role="role" in columns, rows=data_rows)
+
+
+# --- Comparing with the database ------------------------------------------------------------
+
+
+def _find_organisation(text: str, orgs: list[Organisation]) -> Organisation | None:
+    key = text.strip().lower()
+    for org in orgs:
+        if key in (org.name.lower(), (org.short_name or "").lower()):
+            return org
+    return None
+
+
+def _error(row: ImportRow, reason: str) -> None:
+    row.status, row.reason = ERROR, reason
+
+
+def classify(upload: Upload, *, actor: User) -> list[ImportRow]:
+    """Mark every row new / changed / unchanged / error (with a German reason). Read only."""
+    rows = [ImportRow(**{k: v for k, v in asdict(r).items()
+                         if k in ("line", "last_name", "first_name", "email", "organisation", "role")})
+            for r in upload.rows]
+    orgs = list(db.session.scalars(select(Organisation)))
+    emails = [accounts.normalise_email(r.email) for r in rows]
+    existing = {
+        u.email: u for u in db.session.scalars(
+            select(User).where(User.email.in_([e for e in emails if e]))
+        )
+    } if any(emails) else {}
+    seen: dict[str, list[int]] = {}
+    for row, email in zip(rows, emails, strict=True):
+        if email:
+            seen.setdefault(email, []).append(row.line)
+    allowed_roles = {r.value for r in _assignable(actor)}
+
+    for row, email in zip(rows, emails, strict=True):
+        row.email = email
+        if not row.last_name or not row.first_name:
+            _error(row, "Name oder Vorname fehlt.")
+            continue
+        if len(row.last_name) > 100 or len(row.first_name) > 100:
+            _error(row, "Name oder Vorname ist zu lang (höchstens 100 Zeichen).")
+            continue
+        if not email:
+            _error(row, "E-Mail-Adresse fehlt.")
+            continue
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError:
+            _error(row, "Ungültige E-Mail-Adresse.")
+            continue
+        if len(seen[email]) > 1:
+            _error(row, "Die E-Mail-Adresse kommt mehrfach in der Datei vor (Zeilen "
+                   + ", ".join(map(str, seen[email])) + ").")
+            continue
+
+        if row.organisation:
+            org = _find_organisation(row.organisation, orgs)
+            if org is None:
+                _error(row, f"Unbekannte Organisation „{row.organisation}“.")
+                continue
+        elif actor.is_admin:
+            _error(row, "Organisation fehlt.")
+            continue
+        else:
+            org = actor.organisation
+        if not actor.is_admin and org.id != actor.organisation_id:
+            _error(row, "Sie dürfen nur Personen Ihrer eigenen Organisation importieren.")
+            continue
+        if not org.active:
+            _error(row, f"Die Organisation „{org.name}“ ist deaktiviert.")
+            continue
+        row.organisation_id = org.id
+
+        role = None
+        if row.role:
+            role = ROLE_WORDS.get(row.role.strip().lower())
+            if role is None:
+                _error(row, f"Unbekannte Rolle „{row.role}“.")
+                continue
+            if role.value not in allowed_roles:
+                _error(row, "Diese Rolle dürfen Sie nicht vergeben.")
+                continue
+
+        user = existing.get(email)
+        if user is None:
+            row.status, row.role_value = NEW, (role or Role.EMPLOYEE).value
+            continue
+        row.user_id = user.id
+        if user.anonymised_at is not None:
+            _error(row, "Die E-Mail-Adresse gehört zu einer anonymisierten Person.")
+            continue
+        if not actor.is_admin and (user.organisation_id != actor.organisation_id
+                                   or user.role == Role.ADMIN):
+            _error(row, "Die E-Mail-Adresse gehört zu einer Person, die Sie nicht verwalten.")
+            continue
+        wanted = {"first_name": row.first_name, "last_name": row.last_name,
+                  "organisation_id": org.id}
+        if role is not None:
+            wanted["role"] = role.value
+        changes = audit.changes(user, wanted)
+        if "role" in changes and user.id == actor.id:
+            _error(row, "Ihre eigene Rolle können Sie nicht ändern.")
+            continue
+        if "organisation_id" in changes:
+            names = {o.id: o.name for o in orgs}
+            changes["organisation"] = [names.get(user.organisation_id), org.name]
+            del changes["organisation_id"]
+        row.changes = changes
+        row.role_value = role.value if role is not None else None
+        row.status = CHANGED if changes else UNCHANGED
+    return rows
+
+
+def _assignable(actor: User):
+    from tracker.services.access import assignable_roles
+
+    return assignable_roles(actor)
+
+
+def counts(rows: list[ImportRow]) -> dict[str, int]:
+    result = {NEW: 0, CHANGED: 0, UNCHANGED: 0, ERROR: 0}
+    for row in rows:
+        result[row.status] += 1
+    return result
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+def apply(upload: Upload, *, actor: User) -> dict[str, int]:
+    """Write every new and changed row, or nothing: any error refuses the whole file."""
+    rows = classify(upload, actor=actor)
+    summary = counts(rows)
+    if summary[ERROR]:
+        raise ServiceError(
+            f"Die Liste enthält {summary[ERROR]} fehlerhafte Zeilen. Es wurde nichts übernommen; "
+            "bitte korrigieren Sie die Datei und laden Sie sie erneut hoch."
+        )
+    if not summary[NEW] and not summary[CHANGED]:
+        return summary
+    orgs = {o.id: o for o in db.session.scalars(select(Organisation))}
+    try:
+        for row in rows:
+            org = orgs[row.organisation_id]
+            if row.status == NEW:
+                user = accounts.create_user(email=row.email, first_name=row.first_name,
+                                            last_name=row.last_name, organisation=org,
+                                            role=row.role_value)
+                audit.record(actor, "user.create", "user", user.id, organisation_id=org.id,
+                             details={"email": user.email, "first_name": user.first_name,
+                                      "last_name": user.last_name, "role": user.role,
+                                      "via": "import"})
+            elif row.status == CHANGED:
+                user = db.session.get(User, row.user_id)
+                user.first_name, user.last_name = row.first_name, row.last_name
+                if user.organisation_id != org.id:
+                    user.organisation = org
+                    accounts.rotate_session_token(user)
+                if row.role_value and user.role != row.role_value:
+                    user.role = row.role_value
+                    accounts.rotate_session_token(user)
+                audit.record(actor, "user.update", "user", user.id, organisation_id=org.id,
+                             details={**row.changes, "via": "import"})
+        db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict("Während des Imports wurden dieselben Personen anderweitig angelegt. "
+                       "Es wurde nichts übernommen; bitte laden Sie die Datei erneut hoch.") from exc
+    audit.record(actor, "import.apply", "import", None,
+                 organisation_id=None if actor.is_admin else actor.organisation_id,
+                 details={"file": upload.filename[:200], "sha256": upload.sha256, **summary})
+    return summary
+
+
+# --- Keeping the parsed file between preview and confirmation -------------------------------
+
+
+def _directory() -> Path:
+    path = Path(current_app.config.get("IMPORT_DIR") or Path(current_app.instance_path) / "imports")
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _purge_old(directory: Path) -> None:
+    limit = time.time() - PREVIEW_MAX_AGE_SECONDS
+    for old in directory.glob("*.json"):
+        try:
+            if old.stat().st_mtime < limit:
+                old.unlink()
+        except OSError:  # pragma: no cover - removed by a parallel request
+            pass
+
+
+def store(upload: Upload, *, actor: User) -> str:
+    """Keep the parsed rows server-side; returns the random token that names them."""
+    directory = _directory()
+    _purge_old(directory)
+    token = secrets.token_urlsafe(24)
+    payload = {"actor_id": actor.id, "filename": upload.filename, "sha256": upload.sha256,
+               "has_role": upload.has_role, "rows": [asdict(r) for r in upload.rows]}
+    target = directory / f"{token}.json"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, ensure_ascii=False)
+    return token
+
+
+def load(token: str | None, *, actor: User) -> Upload | None:
+    """The stored upload for this token and person, or None when gone, expired or foreign."""
+    if not token or not _TOKEN.match(token):
+        return None
+    path = _directory() / f"{token}.json"
+    try:
+        if path.stat().st_mtime < time.time() - PREVIEW_MAX_AGE_SECONDS:
+            path.unlink(missing_ok=True)
+            return None
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if payload.get("actor_id") != actor.id:
+        return None
+    return Upload(filename=payload["filename"], sha256=payload["sha256"],
+                  has_role=payload["has_role"],
+                  rows=[ImportRow(**row) for row in payload["rows"]])
+
+
+def discard(token: str | None) -> None:
+    if token and _TOKEN.match(token):
+        (_directory() / f"{token}.json").unlink(missing_ok=True)
