@@ -58,7 +58,6 @@ BENCH_HASH_METHOD = "pbkdf2:sha256:1000"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FIXTURE_SESSIONS = 3
 SHEET_SIZE = 30
-RUSH_SEATS = 30
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,7 @@ class Scale:
     enrolments: int  # including the fixture enrolments
     enrol_pool: int = 2_000  # people who enrol during the enrolment POST measurement
     rush_users: int = 500
+    rush_seats: int = 30
 
 
 LARGE = Scale("large", organisations=20, people=20_000, series=100, sessions=2_000,
@@ -79,7 +79,8 @@ LARGE = Scale("large", organisations=20, people=20_000, series=100, sessions=2_0
 MEDIUM = Scale("medium", organisations=20, people=4_000, series=40, sessions=400,
                enrolments=50_000, enrol_pool=600, rush_users=500)
 TINY = Scale("tiny", organisations=3, people=120, series=3, sessions=9, enrolments=300,
-             enrol_pool=20, rush_users=10)
+             enrol_pool=30, rush_users=10, rush_seats=3)
+SCALES = {s.name: s for s in (LARGE, MEDIUM, TINY)}
 
 ORG_KINDS = ["Stadtverwaltung", "Landkreis", "Hochschule", "Finanzamt", "Jobcenter",
              "Amtsgericht", "Stadtwerke", "Landesamt", "Polizeidirektion", "Agentur für Arbeit"]
@@ -292,6 +293,7 @@ class Person:
 def _add_fixtures(
     loader: Loader, ids: dict[str, int], now: datetime, org_ids: list[int], hr: Person,
     sheet_people: list[Person], enrol_pool: list[Person], rush_people: list[Person],
+    rush_seats: int,
 ) -> dict:
     """The series the measurements use, owned by the first organisation, open to all."""
     series_id = ids["training_series"]
@@ -318,7 +320,7 @@ def _add_fixtures(
                        len(sheet_people))
     enrol_id = session("Anmeldung mit freien Plätzen", now + timedelta(days=30),
                        len(enrol_pool) + 100, 0)
-    rush_id = session("Ansturm auf 30 Plätze", now + timedelta(days=31), RUSH_SEATS, 0)
+    rush_id = session(f"Ansturm auf {rush_seats} Plätze", now + timedelta(days=31), rush_seats, 0)
     sheet_enrolments = []
     for i, person in enumerate(sheet_people):
         eid = ids["enrolment"]
@@ -499,7 +501,7 @@ def build_network(url: str, scale: Scale = LARGE, seed: int = 2026) -> Fixtures:
                    attendance_change=cid)
 
         fixture_ids = _add_fixtures(loader, ids, now, org_ids, hr_staff[org_ids[0]],
-                                    sheet_people, enrol_pool, rush_people)
+                                    sheet_people, enrol_pool, rush_people, scale.rush_seats)
         loader.finish()
         counts = _counts(conn)
     _analyse(engine)
@@ -542,7 +544,8 @@ def build_demo(url: str, scale: Scale = LARGE) -> Fixtures:
         sheet = people[:SHEET_SIZE]
         pool = people[SHEET_SIZE:SHEET_SIZE + scale.enrol_pool]
         rush = people[SHEET_SIZE + scale.enrol_pool:]
-        fixture_ids = _add_fixtures(loader, ids, now, org_ids, hr, sheet, pool, rush)
+        fixture_ids = _add_fixtures(loader, ids, now, org_ids, hr, sheet, pool, rush,
+                                    scale.rush_seats)
         loader.finish()
         counts = _counts(conn)
     _analyse(engine)
@@ -565,7 +568,7 @@ def _analyse(engine: Engine) -> None:
 def main() -> None:  # pragma: no cover - manual use: python -m bench.dataset [large|demo|medium]
     kind = sys.argv[1] if len(sys.argv) > 1 else "large"
     url = os.environ.get("BENCH_DATABASE_URL") or fresh_sqlite_url(kind)
-    scale = {"large": LARGE, "medium": MEDIUM, "tiny": TINY}.get(kind, LARGE)
+    scale = SCALES.get(kind, LARGE)
     fixtures = build_demo(url, scale) if kind == "demo" else build_network(url, scale)
     fixtures.save(DATA_DIR / f"{kind}.json")
     print(f"{kind}: {fixtures.counts} in {fixtures.build_seconds} s -> {url}")

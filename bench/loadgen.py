@@ -286,6 +286,8 @@ def free_port(preferred: range | None = PORTS) -> int:
 def start_gunicorn(app_spec: str, port: int, env: dict[str, str] | None = None,
                    workers: int = 2, log: Path | None = None) -> subprocess.Popen:
     """gunicorn with `workers` sync workers on 127.0.0.1:port; waits until it answers."""
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - child owns it
     cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
            "--bind", f"{HOST}:{port}", "--timeout", "120", "--graceful-timeout", "5",
@@ -304,12 +306,11 @@ def start_gunicorn(app_spec: str, port: int, env: dict[str, str] | None = None,
             tail = log.read_text()[-2000:] if log and log.exists() else ""
             raise RuntimeError(f"gunicorn {app_spec} exited with {process.returncode}\n{tail}")
         try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            conn.close()
+            with contextlib.closing(http.client.HTTPConnection(HOST, port, timeout=2)) as conn:
+                conn.request("GET", "/")
+                conn.getresponse().read()
             return process
-        except OSError:
+        except (OSError, http.client.HTTPException):
             time.sleep(0.2)
     stop(process)
     raise RuntimeError(f"gunicorn {app_spec} did not answer on port {port} within 60 s")
@@ -406,6 +407,13 @@ _HX_TOKEN = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
 def login(port: int, email: str, password: str) -> Login:
     """Log in through the real form and return the cookie and the page's CSRF token."""
     browser = _Browser(port)
+    try:
+        return _login(browser, email, password)
+    finally:
+        browser.conn.close()
+
+
+def _login(browser: _Browser, email: str, password: str) -> Login:
     status, page = browser.send("GET", "/anmelden")
     token = _FORM_TOKEN.search(page)
     if status != 200 or not token:
@@ -419,7 +427,6 @@ def login(port: int, email: str, password: str) -> Login:
     token = _HX_TOKEN.search(page)
     if status != 200 or not token:
         raise RuntimeError(f"start page after login answered {status} without a CSRF token")
-    browser.conn.close()
     return Login(browser.cookie_header, token.group(1))
 
 
@@ -429,9 +436,7 @@ def login_pool(port: int, emails: list[str], password: str, workers: int = 8) ->
 
 
 def fetch(port: int, path: str, cookie: str = "") -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, body
+    with contextlib.closing(http.client.HTTPConnection(HOST, port, timeout=60)) as conn:
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = conn.getresponse()
+        return response.status, response.read()

@@ -37,15 +37,16 @@ def attempt_all(port: int, session_id: int, logins: list[Login]) -> dict:
                    "Content-Type": "application/x-www-form-urlencoded"}
         barrier.wait()
         t0 = time.perf_counter()
+        conn = http.client.HTTPConnection(HOST, port, timeout=300)
         try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=300)
             conn.request("POST", path, body=b"", headers=headers)
             response = conn.getresponse()
             body = response.read().decode("utf-8", "replace")
-            conn.close()
         except (OSError, http.client.HTTPException) as exc:
             results[i] = (type(exc).__name__, time.perf_counter() - t0, None)
             return
+        finally:
+            conn.close()
         place = _PLACE.search(body)
         results[i] = (str(response.status), time.perf_counter() - t0,
                       int(place.group(1)) if place else None)

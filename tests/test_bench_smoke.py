@@ -1,0 +1,191 @@
+"""The bench scripts work: the data set builder at a tiny scale, the load generator and the
+rush hour against real gunicorn servers, and `make bench` on a machine without wrk or
+PostgreSQL. Nothing here times anything; the figures are bench/run.py's business."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from bench import dataset, loadgen, rush_hour
+from bench import run as bench_run
+from bench.loadgen import Request
+from tracker.config import normalise_database_url
+from tracker.models import AttendanceMark, Enrolment, TrainingSession
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def bench_database_url(tmp_path):
+    """A fresh, empty database for the builder: a SQLite file, or a new database on the
+    PostgreSQL server of TEST_DATABASE_URL (so COPY is exercised there)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        yield dataset.fresh_sqlite_url("bench", tmp_path)
+        return
+    url, name = dataset.create_postgres_database(base)
+    yield url
+    dataset.drop_postgres_database(base, name)
+
+
+def _rows(url: str):
+    engine = create_engine(normalise_database_url(url))
+    with engine.connect() as conn:
+        sessions = conn.execute(select(TrainingSession)).all()
+        enrolments = conn.execute(select(Enrolment).order_by(Enrolment.id)).all()
+        marks = conn.execute(select(AttendanceMark)).all()
+        count = conn.scalar(select(func.count()).select_from(Enrolment))
+    engine.dispose()
+    return sessions, enrolments, marks, count
+
+
+def _server_gone(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_tiny_network_follows_the_models_rules(bench_database_url):
+    scale = dataset.TINY
+    fx = dataset.build_network(bench_database_url, scale)
+    sessions, enrolments, marks, count = _rows(bench_database_url)
+
+    assert len(sessions) == scale.sessions
+    assert count == scale.enrolments
+    assert fx.counts["user_account"] == scale.people
+    by_session: dict[int, list] = {}
+    for e in enrolments:
+        by_session.setdefault(e.session_id, []).append(e)
+    for s in sessions:
+        rows = by_session.get(s.id, [])
+        enrolled = sum(1 for e in rows if e.state == "enrolled")
+        assert s.seats_taken == enrolled <= s.capacity
+        seqs = sorted(e.waitlist_seq for e in rows if e.state == "waitlisted")
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert s.waitlist_seq == len(seqs)
+    live = Counter((e.user_id, e.session_id) for e in enrolments if e.state != "cancelled")
+    assert max(live.values()) == 1
+    ends = {s.id: s.ends_at for s in sessions}
+    starts = {s.id: s.starts_at for s in sessions}
+    built_at = starts[fx.sheet_session_id] + timedelta(minutes=30)  # it started 30 min before
+    assert marks and all(ends[m.session_id] < built_at for m in marks)
+    # The fixtures: a running 30-person sheet without marks, pools of people not yet enrolled.
+    sheet = [e for e in enrolments if e.session_id == fx.sheet_session_id]
+    assert [e.id for e in sheet] == fx.sheet_enrolment_ids and len(sheet) == 30
+    assert not any(m.session_id == fx.sheet_session_id for m in marks)
+    assert starts[fx.sheet_session_id] < ends[fx.sheet_session_id]
+    assert not by_session.get(fx.enrol_session_id) and not by_session.get(fx.rush_session_id)
+    assert len(set(fx.enrol_emails) | set(fx.rush_emails)) == scale.enrol_pool + scale.rush_users
+
+
+def test_the_same_seed_builds_the_same_network(tmp_path):
+    first = dataset.build_network(dataset.fresh_sqlite_url("a", tmp_path), dataset.TINY)
+    second = dataset.build_network(dataset.fresh_sqlite_url("b", tmp_path), dataset.TINY)
+    _, a, _, _ = _rows(first.database_url)
+    _, b, _, _ = _rows(second.database_url)
+    assert [(e.user_id, e.session_id, e.state, e.waitlist_seq) for e in a] == [
+        (e.user_id, e.session_id, e.state, e.waitlist_seq) for e in b]
+    assert first.enrol_emails == second.enrol_emails
+
+
+def test_load_generator_drives_a_bare_server_and_leaves_nothing_running():
+    port = loadgen.free_port(None)
+    process = loadgen.start_gunicorn("bench.bare_app:app", port)
+    try:
+        requests = [Request("GET", "/3000"), Request("POST", "/500", {"HX-Request": "true"}, "a=b")]
+        counted = loadgen.python_load(port, requests, connections=3, count=40)
+        timed = loadgen.python_load(port, requests, connections=2, duration=0.3)
+        status, body = loadgen.fetch(port, "/3000")
+        if loadgen.wrk_available():
+            by_wrk = loadgen.wrk_load(port, requests, connections=2, duration=1)
+            assert by_wrk.requests > 0 and by_wrk.failed == 0
+    finally:
+        loadgen.stop(process)
+    assert counted.requests == 40 and counted.statuses == {"200": 40} and counted.failed == 0
+    assert timed.requests > 0 and timed.failed == 0
+    assert status == 200 and len(body) == 3000
+    assert process.poll() is not None and _server_gone(process.pid)
+    assert process.pid not in loadgen.running()
+
+
+def test_rush_hour_and_measurements_run_against_a_tiny_tracker(tmp_path):
+    fx = dataset.build_network(dataset.fresh_sqlite_url("tiny", tmp_path), dataset.TINY)
+
+    class Opts:
+        tool = "python"
+        connections = 2
+        duration = 0.3
+        data_dir = tmp_path
+
+    with loadgen.served("bench.bare_app:app") as bare:
+        measured = bench_run.measure(fx, "tiny", bare, Opts())
+
+    for name in bench_run.SCENARIOS:
+        scenario = measured["scenarios"][name]
+        assert "error" not in scenario, (name, scenario)
+        assert scenario["tracker"]["requests"] > 0 and scenario["tracker"]["failed"] == 0
+        assert scenario["ratio"] > 0
+    rush = measured["rush_hour"]
+    assert rush["attempts"] == 10 and rush["server_errors"] == 0
+    assert (rush["enrolled"], rush["waitlisted"]) == (3, 7)
+    assert rush["checks"]["waitlist_contiguous"] and rush["ok"]
+    counts = bench_run.count_statements(fx)
+    assert all(isinstance(n, int) and n > 0 for n in counts.values()), counts
+    assert loadgen.running() == []
+
+
+def test_rush_hour_verification_notices_an_overbooked_session(tmp_path):
+    fx = dataset.build_network(dataset.fresh_sqlite_url("tiny", tmp_path), dataset.TINY)
+    engine = create_engine(fx.database_url)
+    emails = fx.rush_emails
+    with loadgen.served("wsgi:app", env=bench_run.tracker_env(fx)) as port:
+        logins = loadgen.login_pool(port, emails, fx.password)
+        rush_hour.attempt_all(port, fx.rush_session_id, logins)
+    # Someone squeezes in past the counter: the check must say so.
+    with engine.begin() as conn:
+        conn.execute(Enrolment.__table__.update()
+                     .where(Enrolment.session_id == fx.rush_session_id,
+                            Enrolment.state == "waitlisted", Enrolment.waitlist_seq == 1)
+                     .values(state="enrolled", waitlist_seq=None))
+    engine.dispose()
+    verdict = rush_hour.verify(fx.database_url, fx.rush_session_id, emails)
+    assert verdict["enrolled"] == 4 and not verdict["ok"]
+    assert not verdict["checks"]["enrolled_equals_capacity"]
+    assert not verdict["checks"]["waitlist_contiguous"]
+
+
+def test_make_bench_without_wrk_or_postgres_runs_what_it_can_and_exits_0(tmp_path, monkeypatch):
+    # No wrk on the PATH (the servers and flask run through sys.executable), and a
+    # PostgreSQL address where nothing listens.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:9/none")
+    results = tmp_path / "results.json"
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = bench_run.main(["--scale", "tiny", "--duration", "0.3", "--connections", "2",
+                               "--export-rows", "50", "--data-dir", str(tmp_path),
+                               "--results", str(results)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    data = json.loads(results.read_text())
+    skipped = " ".join(data["skipped"])
+    assert code == 0, data["errors"]
+    assert "wrk: not installed" in skipped
+    assert "PostgreSQL: not reachable" in skipped
+    assert data["settings"]["tool"] == "python"
+    assert set(data["throughput"]) == {"demo-sqlite", "tiny-sqlite"}
+    assert data["rush_hour"]["tiny-sqlite"]["ok"]
+    assert data["rush_hour"]["postgresql"]["skipped"].startswith("skipped")
+    assert data["machine"]["cores"] and data["versions"]["openpyxl"]
+    assert data["export"] or "export" in skipped
+    assert loadgen.running() == []
