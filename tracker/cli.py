@@ -62,3 +62,7 @@ def init_app(app: Flask) -> None:
     from tracker.exports.cli import export_group
 
     app.cli.add_command(export_group)
+
+    from tracker.privacy_cli import retention_command
+
+    app.cli.add_command(retention_command)

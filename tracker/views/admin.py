@@ -41,6 +41,7 @@ from tracker.services import (
     enrolment,
     organisations,
     people,
+    privacy,
     series_admin,
     staff_import,
 )
@@ -709,3 +710,18 @@ def import_discard():
     session.pop(IMPORT_SESSION_KEY, None)
     flash(_("Der Import wurde verworfen. Es wurde nichts übernommen."), "info")
     return redirect(url_for("admin.import_upload"), code=303)
+
+
+# --- Data protection: anonymise a person who left (admins) -----------------------------------
+
+
+@bp.post("/personen/<int:user_id>/anonymisieren")
+def person_anonymise(user_id: int):
+    _admin_only()
+    person = _get_person_or_404(user_id)
+    name = person.full_name
+    privacy.anonymise(person, actor=current_user)
+    db.session.commit()
+    flash(_("%(name)s wurde anonymisiert. Anmeldungen und Teilnahmen bleiben als anonyme "
+            "Zahlen erhalten.", name=name), "success")
+    return redirect(url_for("admin.person_edit", user_id=person.id), code=303)
