@@ -100,7 +100,7 @@ def test_hr_staff_opens_the_sheet_and_sees_everyone_with_status_and_counts(clien
     assert "offen von 4" in html
     assert html.count('aria-pressed="false"') == 12
     for label in ("anwesend", "entschuldigt", "unentschuldigt"):
-        assert f'<span class="kern-label">{label}</span></button>' in html
+        assert f'aria-hidden="true">✓</span>{label}</span></button>' in html
     assert "Alle offenen als anwesend" in html
     assert 'hx-trigger="input changed delay:300ms, search"' in html
     assert response.headers["Vary"] == "HX-Request" or "HX-Request" in response.headers["Vary"]
