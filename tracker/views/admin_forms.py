@@ -93,7 +93,10 @@ class SeriesForm(FlaskForm):
     description = TextAreaField(
         _l("Beschreibung"), validators=[Optional(), Length(max=5000, message=_l("Höchstens 5000 Zeichen."))]
     )
-    owner_organisation_id = GermanSelectField(_l("Verantwortliche Organisation"), coerce=int)
+    owner_organisation_id = GermanSelectField(
+        _l("Verantwortliche Organisation"), coerce=int,
+        validators=[InputRequired(_l("Bitte wählen Sie eine Organisation."))],
+    )
     open_to = MultiCheckboxField(_l("Offen für"), coerce=int)
     coordinators = TextAreaField(
         _l("Koordination (E-Mail-Adressen, eine pro Zeile)"),
@@ -212,8 +215,13 @@ class PersonForm(FlaskForm):
                     Length(max=254, message=_l("Höchstens 254 Zeichen.")),
                     Email(_l("Bitte geben Sie eine gültige E-Mail-Adresse ein."))],
     )
-    organisation_id = GermanSelectField(_l("Organisation"), coerce=int)
-    role = GermanSelectField(_l("Rolle"))
+    organisation_id = GermanSelectField(
+        _l("Organisation"), coerce=int,
+        validators=[InputRequired(_l("Bitte wählen Sie eine Organisation."))],
+    )
+    role = GermanSelectField(
+        _l("Rolle"), validators=[InputRequired(_l("Bitte wählen Sie eine Rolle."))]
+    )
 
 
 class ResetPasswordForm(FlaskForm):
