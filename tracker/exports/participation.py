@@ -89,8 +89,9 @@ def _people_sheet(filters: ReportFilters) -> Sheet:
             row = [person.last_name, person.first_name, person.email, person.organisation,
                    person.participations, person.hours, person.first, person.last]
             for sid, _title in series:
-                count, hours = person.per_series.get(sid, (0, 0.0))
-                row += [count, hours]
+                # Blank, not 0, for a series the person never attended: easier to read,
+                # counts as 0 in sums and pivots, and fewer cells to write.
+                row += person.per_series.get(sid, (None, None))
             yield row
 
     return Sheet(SHEET_PEOPLE, columns, rows())
@@ -166,7 +167,8 @@ def write_participation_workbook(filters: ReportFilters, target: str | IO[bytes]
     """Write the whole workbook for `filters` (already checked for who asks) to `target`."""
     _consistent_snapshot()
     figures = reports.headline_figures(filters)
-    network = reports.headline_figures(filters, by_organisation=False)
+    network = (reports.headline_figures(filters, by_organisation=False)
+               if filters.organisation_id else figures)
     created_at = to_local(now or utcnow()).replace(tzinfo=None, microsecond=0)
     sheets = [
         Sheet(SHEET_OVERVIEW, [Column("Angabe", 38), Column("Wert", 90)],

@@ -361,37 +361,51 @@ def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
     """Participations per person (and organisation at the time), per series and in total;
     aggregated in SQL per person and series, merged here while streaming."""
     orgs = organisation_names()
-    statement = (
-        _marks(Enrolment.user_id, Enrolment.organisation_id, TrainingSession.series_id,
-               func.count(AttendanceMark.id), func.sum(session_hours_sql()),
-               func.min(TrainingSession.starts_at), func.max(TrainingSession.starts_at),
-               User.last_name, User.first_name, User.email, filters=filters)
-        .join(User, User.id == Enrolment.user_id)
+    per_series = (
+        _marks(Enrolment.user_id.label("user_id"),
+               Enrolment.organisation_id.label("organisation_id"),
+               TrainingSession.series_id.label("series_id"),
+               func.count(AttendanceMark.id).label("participations"),
+               func.sum(session_hours_sql()).label("hours"),
+               func.min(TrainingSession.starts_at).label("first"),
+               func.max(TrainingSession.starts_at).label("last"), filters=filters)
         .where(is_participation())
-        .group_by(Enrolment.user_id, Enrolment.organisation_id, TrainingSession.series_id,
-                  User.last_name, User.first_name, User.email)
-        .order_by(User.last_name, User.first_name, Enrolment.user_id, Enrolment.organisation_id,
-                  TrainingSession.series_id)
+        .group_by(Enrolment.user_id, Enrolment.organisation_id, TrainingSession.series_id)
+        .subquery()
+    )
+    statement = (
+        select(per_series.c.user_id, per_series.c.organisation_id, per_series.c.series_id,
+               per_series.c.participations, per_series.c.hours, per_series.c.first,
+               per_series.c.last, User.last_name, User.first_name, User.email)
+        .join(User, User.id == per_series.c.user_id)
+        .order_by(User.last_name, User.first_name, per_series.c.user_id,
+                  per_series.c.organisation_id, per_series.c.series_id)
         .execution_options(yield_per=chunk_size)
     )
     current: PersonTotals | None = None
     key = None
+    first_utc = last_utc = None
+
+    def finish(person: PersonTotals) -> PersonTotals:
+        # Naive UTC until here: one time-zone conversion per person, not per series.
+        person.first, person.last = to_local(first_utc).date(), to_local(last_utc).date()
+        return person
+
     for (user_id, org_id, series_id, count, hours, first, last, last_name, first_name,
          email) in db.session.execute(statement):
         if (user_id, org_id) != key:
             if current is not None:
-                yield current
+                yield finish(current)
             key = (user_id, org_id)
             current = PersonTotals(last_name, first_name, email, orgs.get(org_id, ""))
+            first_utc, last_utc = first, last
         hours = _hours(hours)
-        first_day, last_day = to_local(first).date(), to_local(last).date()
         current.per_series[series_id] = (int(count), hours)
         current.participations += int(count)
         current.hours = round(current.hours + hours, 2)
-        current.first = min(current.first or first_day, first_day)
-        current.last = max(current.last or last_day, last_day)
+        first_utc, last_utc = min(first_utc, first), max(last_utc, last)
     if current is not None:
-        yield current
+        yield finish(current)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ def index():
     except reports.FilterErrors as exc:
         return _render(raw, errors=exc.errors, status=422)
     figures = reports.headline_figures(filters)
-    network = reports.headline_figures(filters, by_organisation=False)
+    network = (reports.headline_figures(filters, by_organisation=False)
+               if filters.organisation_id else None)
     return _render(raw, filters=filters, figures=figures, network=network)
 
 
