@@ -458,6 +458,7 @@ class Offer:
     may_enrol: bool  # her organisation is one the series is open to
     enrol_closed: str | None  # why nobody can enrol now (a code, see enrol_closed)
     cancel_closed: str | None  # why she cannot cancel now (see cancel_closed)
+    is_over: bool  # the session has ended
 
     @property
     def is_enrolled(self) -> bool:
@@ -494,6 +495,7 @@ def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
             may_enrol=access.can_enrol(user, s.series),
             enrol_closed=enrol_closed(s, now=now),
             cancel_closed=cancel_closed(s, now=now),
+            is_over=s.ends_at <= now,
         )
     return result
 
