@@ -47,10 +47,23 @@ def render_error(status: int, message: str | None = None):
     return render_template("errors/error.html", status=status, title=title, message=text), status
 
 
+def log_refusal(status: int, reason: str = "") -> None:
+    """Refused accesses go to the log (who, what, from where): a trail for attacks."""
+    from flask_login import current_user
+
+    user = getattr(current_user, "id", None) if current_user else None
+    log.warning(
+        "access refused status=%s user=%s method=%s path=%s ip=%s%s",
+        status, user, request.method, request.path, request.remote_addr,
+        f" reason={reason}" if reason else "",
+    )
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def _csrf_error(_exc: CSRFError):
+    def _csrf_error(exc: CSRFError):
         db.session.rollback()
+        log_refusal(400, f"csrf: {exc.description}")
         return render_error(
             400,
             _(
@@ -62,12 +75,16 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):
         db.session.rollback()
+        if exc.status_code == 403:
+            log_refusal(403, "service")
         return render_error(exc.status_code, exc.message)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         db.session.rollback()
         status = exc.code or 500
+        if status in (401, 403, 429):
+            log_refusal(status)
         body, code = render_error(status)
         response = make_response(body, code)
         if status == 405 and getattr(exc, "valid_methods", None):
