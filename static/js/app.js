@@ -78,4 +78,48 @@
     evt.preventDefault();
     if (window.confirm(text)) evt.detail.issueRequest(true);
   });
+
+  // Print buttons: data-print, rendered hidden (they need JavaScript) and shown here.
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest && evt.target.closest("[data-print]")) window.print();
+  });
+  function showPrintButtons() {
+    document.querySelectorAll("[data-print][hidden]").forEach(function (b) { b.hidden = false; });
+  }
+  document.addEventListener("DOMContentLoaded", showPrintButtons);
+  document.addEventListener("htmx:afterSettle", showPrintButtons);
+
+  // Rows of buttons worked through with the keyboard (e.g. the attendance sheet): while focus
+  // is on a button in a [data-key-row], a key listed in a button's data-key presses it and moves
+  // focus to the same button in the next row; ArrowUp/ArrowDown move between rows. Active only
+  // while such a button has focus (WCAG 2.1.4).
+  function keyButton(row, key) {
+    return row && row.querySelector('button[data-key~="' + key + '"]');
+  }
+  function keyRow(row, step) {
+    var next = row;
+    do { next = step > 0 ? next.nextElementSibling : next.previousElementSibling; }
+    while (next && !next.querySelector("button[data-key]"));
+    return next;
+  }
+  document.addEventListener("keydown", function (evt) {
+    if (evt.altKey || evt.ctrlKey || evt.metaKey || evt.shiftKey || evt.isComposing) return;
+    var button = evt.target.closest && evt.target.closest("button[data-key]");
+    var row = button && button.closest("[data-key-row]");
+    if (!row) return;
+    var key = (evt.key || "").toLowerCase();
+    var own = button.dataset.key.split(" ")[0];
+    if (key === "arrowdown" || key === "arrowup") {
+      var target = keyButton(keyRow(row, key === "arrowdown" ? 1 : -1), own);
+      if (target) { evt.preventDefault(); target.focus(); }
+      return;
+    }
+    var choice = keyButton(row, key);
+    if (!choice) return;
+    evt.preventDefault();
+    var onward = keyButton(keyRow(row, 1), choice.dataset.key.split(" ")[0]);
+    choice.click();
+    // Focus waits in the next row while the answer replaces this one.
+    if (onward) onward.focus();
+  });
 })();
