@@ -339,3 +339,16 @@ def test_series_pages_render_for_an_admin(client, auth, db):
     local = to_local(session.starts_at)
     assert f'value="{local.strftime("%H:%M")}"' in edit
     assert date.today().year <= local.year
+
+
+def test_people_affected_by_a_cancellation_see_it_in_meine_schulungen(app, client, db, lead):
+    session = factories.session(factories.series(lead.organisation), title="Inklusion am Arbeitsplatz")
+    person = factories.user(lead.organisation)
+    factories.enrolment(session, person)
+    assert client.post(f"/verwaltung/termine/{session.id}/absagen").status_code == 303
+    theirs = app.test_client()
+    theirs.post("/anmelden", data={"email": person.email, "password": factories.PASSWORD})
+    page = theirs.get("/meine-schulungen/").get_data(as_text=True)
+    assert "Inklusion am Arbeitsplatz" in page and "Abgesagt" in page
+    # ... and the page offers the data-protection download.
+    assert 'href="/meine-daten/export"' in page

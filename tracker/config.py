@@ -65,6 +65,10 @@ class Config:
         self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "60"))
         self.SESSION_ABSOLUTE_MINUTES = int(os.environ.get("SESSION_ABSOLUTE_MINUTES", "720"))
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_MB", "10")) * 1024 * 1024
+        # Staff-list import: where parsed rows wait between preview and confirmation
+        # (empty = instance/imports; must be shared by all app servers).
+        self.IMPORT_DIR = os.environ.get("IMPORT_DIR", "")
+        self.PASSWORD_RESET_HOURS = int(os.environ.get("PASSWORD_RESET_HOURS", "72"))
         self.BABEL_DEFAULT_LOCALE = "de"
         self.BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
         self.LANGUAGES = ("de", "en")
