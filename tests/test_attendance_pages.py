@@ -19,7 +19,9 @@ from tracker.models import (
     AttendanceMark,
     EnrolmentState,
     Role,
+    TrainingSeries,
     TrainingSession,
+    User,
     utcnow,
 )
 from tracker.services import attendance as service
@@ -450,3 +452,38 @@ def test_sheet_and_clicks_issue_the_same_number_of_statements_for_5_and_200_peop
     assert small == {
         "sheet": 5, "click (htmx)": 10, "click (no JS)": 9, "print view": 4, "bulk (htmx)": 10,
     }
+
+
+def test_history_of_someone_not_on_the_sheet_is_404(client, as_staff):
+    scene = as_staff
+    waiting = factories.enrolment(scene.session, factories.user(scene.city),
+                                  EnrolmentState.WAITLISTED)
+    response = client.get(scene.mark_url(waiting) + "/verlauf", headers=HX)
+    assert response.status_code == 404
+    assert "nicht auf der Anwesenheitsliste" in response.get_data(as_text=True)
+
+
+def test_admin_marks_any_session(client, auth, scene):
+    auth.login(factories.user(scene.elsewhere, Role.ADMIN))
+    assert scene.session.title in client.get("/anwesenheit/").get_data(as_text=True)
+    assert client.post(scene.mark_url(scene.enrolments[0]),
+                       data={"status": "present"}).status_code == 303
+
+
+def test_list_of_sessions_costs_the_same_for_3_and_30_sessions(client, as_staff):
+    scene = as_staff
+
+    def statements() -> int:
+        _db.session.remove()
+        with counted_statements() as seen:
+            assert client.get("/anwesenheit/").status_code == 200
+        return len(seen)
+
+    series_id, person_id = scene.series.id, scene.people[0].id
+    few = statements()
+    series, person = _db.session.get(TrainingSeries, series_id), _db.session.get(User, person_id)
+    for i in range(30):
+        session = factories.session(series, starts_in=timedelta(days=-i - 1), commit=False)
+        factories.enrolment(session, person, commit=False)
+    _db.session.commit()
+    assert statements() == few
