@@ -797,3 +797,29 @@ def test_roster_counts_match_the_database(db, full_session):
         select(func.count()).select_from(Enrolment).where(
             Enrolment.session_id == full_session.id,
             Enrolment.state == EnrolmentState.ENROLLED))
+
+
+class TestWithCsrf:
+    @pytest.fixture
+    def app_settings(self):
+        return {"WTF_CSRF_ENABLED": True}
+
+    def test_htmx_enrol_sends_the_token_from_the_body_header_and_plain_posts_need_it(
+        self, client, db, vielfalt, kim
+    ):
+        import json
+        import re
+
+        session = factories.session(vielfalt)
+        login_page = client.get("/anmelden").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        client.post("/anmelden", data={"email": kim.email, "password": factories.PASSWORD,
+                                       "csrf_token": token})
+        page = client.get(f"/reihen/termine/{session.id}").get_data(as_text=True)
+        headers = json.loads(re.search(r"hx-headers='([^']+)'", page).group(1).replace(
+            "&#34;", '"'))
+        url = f"/reihen/termine/{session.id}/anmelden"
+        assert client.post(url, headers=HTMX).status_code == 400
+        assert live(db, session) == []
+        assert client.post(url, headers={**HTMX, **headers}).status_code == 200
+        assert len(live(db, session, kim)) == 1

@@ -254,6 +254,9 @@ def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
 
     session = _lock_session(session)
     db.session.refresh(enrolment)
+    if enrolment.state == EnrolmentState.WALK_IN:
+        raise Conflict("Diese Person wurde ohne Anmeldung erfasst; Änderungen erfolgen über die "
+                       "Anwesenheitsliste.")
     if enrolment.state not in LIVE_STATES:
         raise Conflict("Diese Anmeldung ist bereits storniert.")
     closed = cancel_closed(session, by_staff=by_staff)
