@@ -89,3 +89,41 @@ def test_cli_changes_are_recorded_without_an_actor(db, app):
     entry = audit.record(None, "user.anonymise", "user", 1, details={"reason": "retention"})
     db.session.commit()
     assert db.session.get(AuditEntry, entry.id).actor_id is None
+
+
+def _statements(db, client, url):
+    from sqlalchemy import event
+
+    seen = []
+
+    def listener(*args):
+        seen.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
+def test_admin_lists_cost_the_same_number_of_queries_for_few_and_many_rows(client, db, admin):
+    def grow(n):
+        for _ in range(n):
+            org = factories.organisation()
+            person = factories.user(org)
+            series = factories.series(org)
+            factories.session(series)
+            for action, kind, obj in (("organisation.update", "organisation", org.id),
+                                      ("user.update", "user", person.id),
+                                      ("series.update", "series", series.id)):
+                audit.record(admin, action, kind, obj, organisation_id=org.id)
+        db.session.commit()
+
+    urls = ["/verwaltung/protokoll", "/verwaltung/reihen", "/verwaltung/personen",
+            "/verwaltung/organisationen"]
+    grow(2)
+    few = {url: _statements(db, client, url) for url in urls}
+    grow(15)
+    many = {url: _statements(db, client, url) for url in urls}
+    assert few == many

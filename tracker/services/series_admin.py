@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from tracker.extensions import db
 from tracker.models import (
@@ -49,7 +50,11 @@ class SessionData:
 
 def manageable_series(actor: User, *, q: str = "", organisation_id: int | None = None) -> Select:
     """The series `actor` manages, newest first, narrowed by a search (for db.paginate)."""
-    query = select(TrainingSeries).join(TrainingSeries.owner_organisation)
+    query = (
+        select(TrainingSeries).join(TrainingSeries.owner_organisation)
+        .options(contains_eager(TrainingSeries.owner_organisation),
+                 selectinload(TrainingSeries.open_to))
+    )
     if not actor.is_admin:
         query = query.where(TrainingSeries.owner_organisation_id == actor.organisation_id)
     elif organisation_id:
