@@ -270,12 +270,19 @@ class Web:
         page.set_default_timeout(10_000)
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.problems.add("page error", str(exc)))
+        # Confirmation dialogs (data-confirm, hx-confirm) are answered "OK" and remembered.
+        self.dialogs: list[str] = []
+        page.on("dialog", self._on_dialog)
         page.add_init_script(WATCH_SCRIPT)
 
     def _on_console(self, message) -> None:
         if message.type == "error":
             where = message.location.get("url", "") if message.location else ""
             self.problems.add("console error", f"{message.text} ({where})")
+
+    def _on_dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept()
 
     # navigation
 
@@ -293,6 +300,23 @@ class Web:
         page.get_by_label("Passwort").fill(password)
         page.locator("main form").get_by_role("button", name="Anmelden").click()
         expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+
+    def nav(self, name: str) -> None:
+        """Follow a link of the main navigation."""
+        link = self.page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+            "link", name=name, exact=True)
+        href = link.get_attribute("href")
+        link.click()
+        self.page.wait_for_url(lambda url: url.split("#")[0].endswith(href))
+        self.settle()
+        expect(self.page.locator("main h1")).to_be_visible()
+
+    def settle(self) -> None:
+        """Wait until htmx has no request, swap or settle in flight."""
+        if self.javascript:
+            self.page.wait_for_function(
+                "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+            )
 
     def logout(self) -> None:
         self.page.get_by_role("button", name="Abmelden").click()
@@ -346,6 +370,7 @@ class Web:
 
     def check(self, label: str) -> None:
         """After every page and every htmx swap: screenshot, axe, console and server log."""
+        self.settle()
         self.screenshot(label)
         self.assert_no_problems(label)
         self.assert_accessible(label)
@@ -412,3 +437,82 @@ def web_nojs(browser, live_server, axe_page, request) -> Iterator[Web]:
 def web_any(browser, live_server, axe_page, request) -> Iterator[Web]:
     """The journey runs twice: with JavaScript and with JavaScript disabled."""
     yield from _web(browser, live_server, axe_page, request, javascript=request.param)
+
+
+# --- The scene the journeys play in --------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    """What the journeys need beyond the demo data, made once per run."""
+
+    vielfalt_title: str  # the current "Vielfaltsmontag <year>"
+    open_session: int  # a Vielfaltsmontag session with free seats
+    full_session: int  # the next Vielfaltsmontag, full with a waiting list
+    titles: dict[int, str]  # session titles (they repeat from year to year)
+    running: dict[str, int]  # sessions that started an hour ago, by journey variant
+    walk_ins: dict[str, tuple[str, str, str]]  # (e-mail, full name, sort name), not enrolled
+    employees: list[str]  # e-mails of employees in neither of the two sessions above
+    _handed_out: int = 0
+
+    def employee(self) -> str:
+        """A fresh employee for each journey, so runs never meet."""
+        email = self.employees[self._handed_out]
+        self._handed_out += 1
+        return email
+
+
+@pytest.fixture(scope="session")
+def scene(live_server: LiveServer) -> Scene:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from tests import factories
+    from tracker.extensions import db
+    from tracker.models import Enrolment, Role, TrainingSeries, TrainingSession, User, utcnow
+
+    with live_server.app_context():
+        now = utcnow().replace(microsecond=0)
+        vielfalt = db.session.scalars(
+            select(TrainingSeries).where(TrainingSeries.title.like("Vielfaltsmontag %"))
+            .order_by(TrainingSeries.title.desc())
+        ).first()
+        full = db.session.scalars(
+            select(TrainingSession).where(
+                TrainingSession.series_id == vielfalt.id, TrainingSession.starts_at > now,
+                TrainingSession.seats_taken >= TrainingSession.capacity,
+            ).order_by(TrainingSession.starts_at)
+        ).first()
+        assert full is not None, "the demo data lost its full upcoming Vielfaltsmontag"
+        open_session = factories.session(
+            vielfalt, starts_in=timedelta(days=9), capacity=15,
+            title="Sondertermin: Vielfalt im Gespräch",
+        )
+        taken = set(db.session.scalars(
+            select(Enrolment.user_id).where(Enrolment.session_id == full.id)
+        ))
+        employees = list(db.session.scalars(
+            select(User).where(User.role == Role.EMPLOYEE.value, User.id.not_in(taken))
+            .order_by(User.organisation_id, User.email)
+        ))
+        assert len(employees) >= 30, "the demo data has fewer employees than the scene needs"
+        running, walk_ins = {}, {}
+        for n, variant in enumerate(("js", "nojs", "keyboard")):
+            session = factories.session(
+                vielfalt, starts_at=now - timedelta(hours=1), hours=2, capacity=15,
+                title=f"Vielfalt im Alltag (Gruppe {n + 1})",
+            )
+            # Six people from all three partners, taken from the end of the list.
+            for person in employees[-6 * (n + 1):][:6]:
+                factories.enrolment(session, person)
+            running[variant] = session.id
+            walk_in = employees[20 + n]
+            walk_ins[variant] = (walk_in.email, walk_in.full_name, walk_in.sort_name)
+        scene = Scene(
+            vielfalt_title=vielfalt.title, open_session=open_session.id,
+            full_session=full.id, titles={open_session.id: open_session.title, full.id: full.title},
+            running=running, walk_ins=walk_ins,
+            employees=[u.email for u in employees[:12]],
+        )
+    return scene
