@@ -210,10 +210,10 @@ def _get_series_or_404(series_id: int) -> TrainingSeries:
 
 
 def _get_managed_session_or_404(session_id: int) -> TrainingSession:
-    session = db.session.get(TrainingSession, session_id)
-    if session is None or not access.can_manage_series(current_user, session.series):
+    training_session = db.session.get(TrainingSession, session_id)
+    if training_session is None or not access.can_manage_series(current_user, training_session.series):
         abort(404)
-    return session
+    return training_session
 
 
 def _organisation_choices(*, include: list[int] | None = None) -> list[tuple[int, str]]:
@@ -360,14 +360,14 @@ def _suggest_copy_title(title: str) -> str:
     return f"{title} (Kopie)"[:200]
 
 
-def _session_form(session: TrainingSession | None) -> SessionForm:
-    if session is not None and request.method == "GET":
-        start, end = to_local(session.starts_at), to_local(session.ends_at)
-        form = SessionForm(obj=session)
+def _session_form(training_session: TrainingSession | None) -> SessionForm:
+    if training_session is not None and request.method == "GET":
+        start, end = to_local(training_session.starts_at), to_local(training_session.ends_at)
+        form = SessionForm(obj=training_session)
         form.day.data = start.date()
         form.start_time.data = start.time().replace(tzinfo=None)
         form.end_time.data = end.time().replace(tzinfo=None)
-        form.enrolment_deadline.data = to_local(session.enrolment_deadline).replace(tzinfo=None)
+        form.enrolment_deadline.data = to_local(training_session.enrolment_deadline).replace(tzinfo=None)
     else:
         form = SessionForm()
     return form
@@ -394,12 +394,12 @@ def session_new(series_id: int):
     status = 200
     if form.validate_on_submit():
         try:
-            session = series_admin.create_session(series, _session_data(form), actor=current_user)
+            training_session = series_admin.create_session(series, _session_data(form), actor=current_user)
         except ServiceError as exc:
             status = _field_error(form.day, exc)
         else:
             db.session.commit()
-            flash(_("Der Termin „%(title)s“ wurde angelegt.", title=session.title), "success")
+            flash(_("Der Termin „%(title)s“ wurde angelegt.", title=training_session.title), "success")
             return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
     elif form.errors:
         status = 422
@@ -409,15 +409,15 @@ def session_new(series_id: int):
 
 @bp.route("/termine/<int:session_id>", methods=["GET", "POST"])
 def session_edit(session_id: int):
-    session = _get_managed_session_or_404(session_id)
-    series = session.series
-    if session.cancelled_at is not None and request.method == "POST":
+    training_session = _get_managed_session_or_404(session_id)
+    series = training_session.series
+    if training_session.cancelled_at is not None and request.method == "POST":
         raise ServiceError(_("Dieser Termin wurde abgesagt und kann nicht mehr bearbeitet werden."))
-    form = _session_form(session)
+    form = _session_form(training_session)
     status = 200
     if form.validate_on_submit():
         try:
-            promoted = series_admin.update_session(session, _session_data(form),
+            promoted = series_admin.update_session(training_session, _session_data(form),
                                                    actor=current_user)
         except ServiceError as exc:
             target = form.capacity if "Kapazität" in exc.message or "Plätze" in exc.message else form.day
@@ -433,17 +433,17 @@ def session_edit(session_id: int):
     elif form.errors:
         status = 422
     return render_template("admin/session_form.html", form=form, series=series,
-                           session=session), status
+                           session=training_session), status
 
 
 @bp.post("/termine/<int:session_id>/absagen")
 def session_cancel(session_id: int):
-    session = _get_managed_session_or_404(session_id)
-    affected = series_admin.cancel_session(session, actor=current_user)
+    training_session = _get_managed_session_or_404(session_id)
+    affected = series_admin.cancel_session(training_session, actor=current_user)
     db.session.commit()
     flash(_("Der Termin „%(title)s“ wurde abgesagt. %(n)s Anmeldungen bleiben als „vom "
-            "Veranstalter abgesagt“ erhalten.", title=session.title, n=affected), "success")
-    return redirect(url_for("admin.series_detail", series_id=session.series_id), code=303)
+            "Veranstalter abgesagt“ erhalten.", title=training_session.title, n=affected), "success")
+    return redirect(url_for("admin.series_detail", series_id=training_session.series_id), code=303)
 
 
 # --- People and roles ------------------------------------------------------------------------
