@@ -7,7 +7,6 @@ import multiprocessing
 import threading
 import traceback
 
-import pytest
 from sqlalchemy import select
 
 from tests import factories
@@ -228,8 +227,3 @@ def test_hr_raises_capacity_while_people_enrol_and_seats_never_exceed_it(app, db
         Enrolment.session_id == session.id, Enrolment.state == EnrolmentState.WAITLISTED)).all()
     assert sorted(service.waitlist_positions(waiting).values()) == list(range(1, 23))
 
-
-@pytest.fixture(autouse=True)
-def _no_leftover_connections(app):
-    yield
-    _db.session.remove()
