@@ -224,6 +224,20 @@ def test_page_without_filters_shows_the_current_calendar_year(client, auth, scen
     assert f"Kalenderjahr {year}" in html and "Letzte 12 Monate" in html
 
 
+def test_htmx_request_gets_only_the_figures_fragment(client, auth, scene):
+    auth.login(scene.lead)
+    args = {"from": "2025-01-01", "to": "2025-12-31"}
+    fragment = client.get("/auswertung/", query_string=args, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    html = fragment.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="report-results"')
+    assert figures_on_page(html)["participations"] == "5"
+    boosted = client.get("/auswertung/", query_string=args,
+                         headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert "<html" in boosted.get_data(as_text=True)
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
 def test_shortcut_for_last_twelve_months_covers_a_year_up_to_today():
     assert reports.last_twelve_months(date(2025, 6, 15)) == (date(2024, 6, 16), date(2025, 6, 15))
     assert reports.last_twelve_months(date(2024, 2, 29)) == (date(2023, 3, 1), date(2024, 2, 29))

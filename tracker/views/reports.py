@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 from flask import Blueprint, request, send_file
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.exports.participation import export_filename, write_participation_workbook
@@ -26,10 +27,11 @@ def _raw_filters() -> dict[str, str]:
 def _render(raw: dict[str, str], *, filters=None, figures=None, network=None, errors=None,
             status: int = 200):
     today = reports.to_local_today()
+    last_year = today.replace(year=today.year - 1, day=1)
     shortcuts = [
-        (f"Kalenderjahr {today.year}", reports.calendar_year(today)),
-        (f"Kalenderjahr {today.year - 1}", reports.calendar_year(today.replace(year=today.year - 1, day=1))),
-        ("Letzte 12 Monate", reports.last_twelve_months(today)),
+        (_("Kalenderjahr %(year)s", year=today.year), reports.calendar_year(today)),
+        (_("Kalenderjahr %(year)s", year=last_year.year), reports.calendar_year(last_year)),
+        (_("Letzte 12 Monate"), reports.last_twelve_months(today)),
     ]
     # The form shows what was asked for, valid or not.
     values = dict(raw)
