@@ -487,3 +487,13 @@ def test_list_of_sessions_costs_the_same_for_3_and_30_sessions(client, as_staff)
         factories.enrolment(session, person, commit=False)
     _db.session.commit()
     assert statements() == few
+
+
+def test_first_walk_in_on_an_empty_sheet_removes_the_empty_note(client, auth, app):
+    scene = Scene(participants=0)
+    auth.login(scene.staff)
+    assert 'id="sheet-empty"' in client.get(scene.url()).get_data(as_text=True)
+    guest = factories.user(scene.city, last_name="Gast")
+    html = client.post(scene.url("/spontan"), data={"user_id": guest.id},
+                       headers=HX).get_data(as_text=True)
+    assert '<tr id="sheet-empty" hx-swap-oob="delete">' in html and "offen von 1" in html
