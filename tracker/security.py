@@ -6,7 +6,9 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, g, request, session
+from flask_babel import gettext as _
 from flask_login import logout_user
+from werkzeug.routing import IntegerConverter
 
 from tracker.extensions import db, login_manager
 from tracker.models import User, utcnow
@@ -18,6 +20,32 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+# The largest id an INTEGER column holds on PostgreSQL (SQLite's are wider, never smaller).
+MAX_DATABASE_ID = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """<int:...> in URLs, bounded by what the database can hold: a larger number is a 404,
+    not a database error (PostgreSQL refuses it; SQLite would not)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def database_id(value: str) -> int:
+    """`type=` for request.args.get: a positive number the database's INTEGER holds; anything
+    else raises ValueError, so werkzeug returns the default instead of a database error."""
+    number = int(value)
+    if not 0 < number <= MAX_DATABASE_ID:
+        raise ValueError(value)
+    return number
+
+
+def _has_nul(values) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in vals) for key, vals in values)
 
 
 @login_manager.user_loader
@@ -49,6 +77,23 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = None  # the login page explains itself
     login_manager.session_protection = "basic"
     app.permanent_session_lifetime = timedelta(minutes=app.config["SESSION_ABSOLUTE_MINUTES"])
+    # Before any blueprint adds its routes, so every <int:...> is bounded.
+    app.url_map.converters["int"] = DatabaseIdConverter
+
+    @app.before_request
+    def _refuse_nul_characters():
+        # NUL is never part of real input; PostgreSQL refuses to store it (a 500), SQLite
+        # would store it silently. Refuse it for every form and query, once, here.
+        if _has_nul(request.args.lists()) or (
+            request.method not in ("GET", "HEAD", "OPTIONS") and _has_nul(request.form.lists())
+        ):
+            from tracker.errors import log_refusal, render_error
+
+            log_refusal(400, "NUL character in input")
+            return render_error(
+                400, _("Die Eingabe enthält ein unzulässiges Steuerzeichen. Bitte prüfen Sie sie.")
+            )
+        return None
 
     @app.before_request
     def _enforce_session_timeouts() -> None:

@@ -116,7 +116,8 @@ def _parse_id(raw: str | None) -> int | None | bool:
     text = (raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12:
+    # At most nine digits: every id fits the database's INTEGER (PostgreSQL refuses more).
+    if not text.isdigit() or len(text) > 9:
         return False
     return int(text)
 

@@ -34,6 +34,7 @@ from tracker.models import (
     User,
     utcnow,
 )
+from tracker.security import database_id
 from tracker.services import (
     ServiceError,
     access,
@@ -77,7 +78,7 @@ def _admin_only() -> None:
 
 
 def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
+    page = request.args.get("page", 1, type=database_id)
     return max(page, 1)
 
 
@@ -259,7 +260,7 @@ def _series_values(form: SeriesForm) -> dict:
 @bp.get("/reihen")
 def series_list():
     q = _q()
-    org_id = request.args.get("organisation", type=int) if current_user.is_admin else None
+    org_id = request.args.get("organisation", type=database_id) if current_user.is_admin else None
     pagination = db.paginate(
         series_admin.manageable_series(current_user, q=q, organisation_id=org_id),
         page=_page(), per_page=PER_PAGE, error_out=False,
@@ -501,7 +502,7 @@ def _person_values(form: PersonForm) -> dict:
 @bp.get("/personen")
 def people_list():
     q = _q()
-    org_id = request.args.get("organisation", type=int) if current_user.is_admin else None
+    org_id = request.args.get("organisation", type=database_id) if current_user.is_admin else None
     role = request.args.get("role") or None
     status = request.args.get("status") or None
     pagination = db.paginate(
@@ -558,7 +559,7 @@ def person_edit(user_id: int):
 @bp.get("/personen/email-pruefen")
 def check_email():
     """htmx inline validation of the e-mail field: format and whether it is taken."""
-    person = request.args.get("person", type=int)
+    person = request.args.get("person", type=database_id)
     form = PersonForm(formdata=request.args, meta={"csrf": False})
     form.email.validate(form)
     if not form.email.errors and people.email_taken(form.email.data or "", except_id=person):
@@ -600,7 +601,7 @@ def _audit_filters() -> tuple[dict, list[str]]:
     values: dict = {
         "action": request.args.get("action") or None,
         "actor": (request.args.get("actor") or "").strip()[:100] or None,
-        "organisation_id": request.args.get("organisation", type=int),
+        "organisation_id": request.args.get("organisation", type=database_id),
         "date_from": None,
         "date_to": None,
     }
