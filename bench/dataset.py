@@ -107,6 +107,7 @@ class Fixtures:
     rush_emails: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     build_seconds: float = 0.0
+    bench_series_id: int = 0  # the series holding the three fixture sessions
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,6 +333,7 @@ def _add_fixtures(
                    created_at=when, updated_at=when, promoted_at=None, promotion_seen_at=None,
                    cancelled_at=None, cancel_reason=None, created_by_id=None)
     return {
+        "bench_series_id": series_id,
         "hr_email": hr.email,
         "sheet_session_id": sheet_id,
         "sheet_enrolment_ids": sheet_enrolments,

@@ -46,6 +46,7 @@ SCENARIOS = {
     "click": "attendance click (htmx fragment POST)",
     "enrol": "enrolment POST (htmx)",
     "series": "series list",
+    "series_one": "series list filtered to one series",
 }
 FORM = "application/x-www-form-urlencoded"
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
@@ -74,6 +75,10 @@ def _scenario_requests(fx: Fixtures, name: str, hr, lister, pool) -> list[Reques
                         {"Cookie": hr.cookie})]
     if name == "series":
         return [Request("GET", "/reihen/", {"Cookie": lister.cookie})]
+    if name == "series_one":
+        # The same content on every data set (the bench series and its sessions), so only
+        # the amount of data around it differs: the cleanest view of cost growth.
+        return [Request("GET", f"/reihen/?reihe={fx.bench_series_id}", {"Cookie": lister.cookie})]
     if name == "click":
         headers = {"Cookie": hr.cookie, "X-CSRFToken": hr.csrf, "HX-Request": "true",
                    "Content-Type": FORM}
@@ -229,6 +234,7 @@ def count_statements(fx: Fixtures) -> dict[str, int | str]:
             "enrol": counted(enroller, "POST", f"/reihen/termine/{fx.enrol_session_id}/anmelden",
                              headers=htmx),
             "series": counted(lister, "GET", "/reihen/"),
+            "series_one": counted(lister, "GET", f"/reihen/?reihe={fx.bench_series_id}"),
         }
     finally:
         event.remove(engine, "before_cursor_execute", _count)
@@ -296,7 +302,7 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
                      f"marks   built in {ds.get('build_seconds', '-')} s")
     lines.append("")
     header = (f"  {'measurement':<42} {'data set':<18} {'tracker/s':>9} {'bare/s':>9} "
-              f"{'ratio':>6} {'target':>7} {'SQL':>4}")
+              f"{'ratio':>6} {'target':>10} {'SQL':>4} {'bytes':>7}")
     lines.append("Throughput against bare Flask (same gunicorn, same load generator)")
     lines.append(header)
     for label, run in results["throughput"].items():
@@ -313,8 +319,8 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
             if target is not None:
                 verdict = f">={target:.2f} " + ("ok" if s["ratio"] >= target else "MISSED")
             lines.append(f"  {title:<42} {label:<18} {s['tracker']['rps']:>9.1f} "
-                         f"{s['bare']['rps']:>9.1f} {s['ratio']:>6.3f} {verdict:>7} "
-                         f"{counts.get(name, '-')!s:>4}")
+                         f"{s['bare']['rps']:>9.1f} {s['ratio']:>6.3f} {verdict:>10} "
+                         f"{counts.get(name, '-')!s:>4} {s['bytes']:>7}")
     if results.get("growth"):
         lines.append("")
         lines.append(f"Cost growth: ratio on demo / ratio on large (limit {GROWTH_LIMIT}); "
