@@ -12,7 +12,8 @@ def select_locale() -> str:
     # German first: English only when the person chose it.
     from flask import current_app
 
-    chosen = session.get("lang")
+    # Services translate their messages, and also run outside requests (CLI, tests): German.
+    chosen = session.get("lang") if has_request_context() else None
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]

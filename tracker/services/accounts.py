@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -39,9 +40,9 @@ def authenticate(email: str, password: str) -> User | None:
 
 def set_password(user: User, password: str) -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ServiceError(
-            f"Das Passwort muss mindestens {MIN_PASSWORD_LENGTH} Zeichen lang sein."
-        )
+        raise ServiceError(_(
+            "Das Passwort muss mindestens %(n)s Zeichen lang sein.", n=MIN_PASSWORD_LENGTH
+        ))
     # Tests set a cheap method; production keeps werkzeug's default (scrypt).
     method = current_app.config.get("PASSWORD_HASH_METHOD") or "scrypt"
     user.password_hash = generate_password_hash(password, method=method)
@@ -64,7 +65,7 @@ def create_user(
 ) -> User:
     email = normalise_email(email)
     if find_user_by_email(email) is not None:
-        raise Conflict("Diese E-Mail-Adresse ist bereits vergeben.")
+        raise Conflict(_("Diese E-Mail-Adresse ist bereits vergeben."))
     user = User(
         email=email,
         first_name=first_name.strip(),

@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import has_request_context
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
@@ -36,12 +39,14 @@ LIVE_STATES = (EnrolmentState.ENROLLED, EnrolmentState.WAITLISTED)
 # Beyond any seminar room; keeps the number far inside a 32-bit INTEGER column.
 MAX_CAPACITY = 10_000
 
-ALREADY_ENROLLED = "Sie sind für diesen Termin bereits angemeldet."
-
 
 def _when(value: datetime) -> str:
-    """A naive UTC time as German wall-clock text (services run outside requests, too)."""
-    return to_local(value).strftime("%d.%m.%Y, %H:%M Uhr")
+    """A naive UTC time as wall-clock text: German, or English when a request chose it
+    (services run outside requests, too)."""
+    local = to_local(value)
+    if has_request_context() and get_locale() is not None and get_locale().language == "en":
+        return local.strftime("%d/%m/%Y, %H:%M")
+    return local.strftime("%d.%m.%Y, %H:%M Uhr")
 
 
 # --- What is open, and why not --------------------------------------------------------------
@@ -82,25 +87,26 @@ def cancel_closed(session: TrainingSession, *, by_staff: bool = False,
 
 def _enrol_refusal(code: str, session: TrainingSession) -> str:
     return {
-        "cancelled": "Dieser Termin wurde abgesagt; eine Anmeldung ist nicht möglich.",
-        "archived": "Diese Reihe ist archiviert; eine Anmeldung ist nicht mehr möglich.",
-        "started": "Dieser Termin hat bereits begonnen oder ist vorbei; eine Anmeldung ist "
-                   "nicht mehr möglich.",
-        "deadline": f"Die Anmeldefrist für diesen Termin ist am "
-                    f"{_when(session.enrolment_deadline)} abgelaufen; eine Anmeldung ist nicht "
-                    "mehr möglich.",
-    }[code]
+        "cancelled": lambda: _("Dieser Termin wurde abgesagt; eine Anmeldung ist nicht möglich."),
+        "archived": lambda: _("Diese Reihe ist archiviert; eine Anmeldung ist nicht mehr möglich."),
+        "started": lambda: _("Dieser Termin hat bereits begonnen oder ist vorbei; eine Anmeldung "
+                             "ist nicht mehr möglich."),
+        "deadline": lambda: _("Die Anmeldefrist für diesen Termin ist am %(when)s abgelaufen; "
+                              "eine Anmeldung ist nicht mehr möglich.",
+                              when=_when(session.enrolment_deadline)),
+    }[code]()
 
 
 def _cancel_refusal(code: str, session: TrainingSession) -> str:
     return {
-        "cancelled": "Dieser Termin wurde abgesagt; alle Anmeldungen sind bereits storniert.",
-        "started": "Dieser Termin hat bereits begonnen; Änderungen erfolgen über die "
-                   "Anwesenheitsliste.",
-        "deadline": f"Die Abmeldefrist ist am {_when(session.enrolment_deadline)} abgelaufen. "
-                    "Wenn Sie nicht teilnehmen können, wenden Sie sich bitte an die "
-                    "Personalstelle.",
-    }[code]
+        "cancelled": lambda: _("Dieser Termin wurde abgesagt; alle Anmeldungen sind bereits "
+                               "storniert."),
+        "started": lambda: _("Dieser Termin hat bereits begonnen; Änderungen erfolgen über die "
+                             "Anwesenheitsliste."),
+        "deadline": lambda: _("Die Abmeldefrist ist am %(when)s abgelaufen. Wenn Sie nicht "
+                              "teilnehmen können, wenden Sie sich bitte an die Personalstelle.",
+                              when=_when(session.enrolment_deadline)),
+    }[code]()
 
 
 # --- Locking and counters ------------------------------------------------------------------
@@ -167,16 +173,17 @@ def enrol(user: User, session: TrainingSession, *, actor: User | None = None) ->
     """
     on_behalf = actor is not None and actor.id != user.id
     if on_behalf and not access.can_run_session(actor, session):
-        raise NotAllowed("Sie dürfen für diesen Termin keine anderen Personen anmelden.")
+        raise NotAllowed(_("Sie dürfen für diesen Termin keine anderen Personen anmelden."))
     if not user.active:
-        raise ServiceError("Dieses Konto ist deaktiviert; die Person kann nicht angemeldet werden.")
+        raise ServiceError(_("Dieses Konto ist deaktiviert; die Person kann nicht angemeldet "
+                             "werden."))
     if not access.can_enrol(user, session.series):
         if on_behalf:
-            raise ServiceError(
-                f"{user.full_name} gehört zu keiner Organisation, für die diese Reihe "
-                "freigegeben ist."
-            )
-        raise NotAllowed("Ihre Organisation ist für diese Reihe nicht freigegeben.")
+            raise ServiceError(_(
+                "%(name)s gehört zu keiner Organisation, für die diese Reihe freigegeben ist.",
+                name=user.full_name,
+            ))
+        raise NotAllowed(_("Ihre Organisation ist für diese Reihe nicht freigegeben."))
 
     session = _lock_session(session)
     closed = enrol_closed(session, by_staff=on_behalf)
@@ -202,10 +209,10 @@ def enrol(user: User, session: TrainingSession, *, actor: User | None = None) ->
         # uq_enrolment_live: this person already holds a live enrolment (double submit).
         # The savepoint is rolled back, with the seat or ticket taken above.
         if on_behalf:
-            raise Conflict(
-                f"{user.full_name} ist für diesen Termin bereits angemeldet."
-            ) from exc
-        raise Conflict(ALREADY_ENROLLED) from exc
+            raise Conflict(_(
+                "%(name)s ist für diesen Termin bereits angemeldet.", name=user.full_name
+            )) from exc
+        raise Conflict(_("Sie sind für diesen Termin bereits angemeldet.")) from exc
     finally:
         _refresh_counters(session)
     return enrolment
@@ -250,15 +257,15 @@ def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
     session = enrolment.session
     by_staff = actor.id != enrolment.user_id
     if by_staff and not access.can_run_session(actor, session):
-        raise NotAllowed("Sie dürfen diese Anmeldung nicht stornieren.")
+        raise NotAllowed(_("Sie dürfen diese Anmeldung nicht stornieren."))
 
     session = _lock_session(session)
     db.session.refresh(enrolment)
     if enrolment.state == EnrolmentState.WALK_IN:
-        raise Conflict("Diese Person wurde ohne Anmeldung erfasst; Änderungen erfolgen über die "
-                       "Anwesenheitsliste.")
+        raise Conflict(_("Diese Person wurde ohne Anmeldung erfasst; Änderungen erfolgen über "
+                         "die Anwesenheitsliste."))
     if enrolment.state not in LIVE_STATES:
-        raise Conflict("Diese Anmeldung ist bereits storniert.")
+        raise Conflict(_("Diese Anmeldung ist bereits storniert."))
     closed = cancel_closed(session, by_staff=by_staff)
     if closed:
         raise ServiceError(_cancel_refusal(closed, session))
@@ -273,7 +280,7 @@ def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # pragma: no cover - the session lock makes this unreachable
-        raise Conflict("Diese Anmeldung ist bereits storniert.")
+        raise Conflict(_("Diese Anmeldung ist bereits storniert."))
 
     promoted = None
     if was_enrolled:
@@ -303,26 +310,28 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
     Lowering below the number of people who hold a seat is refused: nobody loses a seat.
     """
     if not access.can_run_session(actor, session):
-        raise NotAllowed("Sie dürfen die Kapazität dieses Termins nicht ändern.")
+        raise NotAllowed(_("Sie dürfen die Kapazität dieses Termins nicht ändern."))
     if isinstance(new_capacity, bool) or not isinstance(new_capacity, int):
-        raise ServiceError("Bitte geben Sie die Kapazität als ganze Zahl an.")
+        raise ServiceError(_("Bitte geben Sie die Kapazität als ganze Zahl an."))
     if new_capacity < 1:
-        raise ServiceError("Die Kapazität muss mindestens 1 Platz betragen.")
+        raise ServiceError(_("Die Kapazität muss mindestens 1 Platz betragen."))
     if new_capacity > MAX_CAPACITY:
-        raise ServiceError(f"Die Kapazität darf höchstens {MAX_CAPACITY} Plätze betragen.")
+        raise ServiceError(_("Die Kapazität darf höchstens %(n)s Plätze betragen.",
+                             n=MAX_CAPACITY))
 
     session = _lock_session(session)
     if session.cancelled_at is not None:
-        raise ServiceError("Dieser Termin wurde abgesagt; die Kapazität kann nicht geändert werden.")
+        raise ServiceError(_("Dieser Termin wurde abgesagt; die Kapazität kann nicht geändert "
+                             "werden."))
     if session.starts_at <= utcnow():
-        raise ServiceError(
+        raise ServiceError(_(
             "Dieser Termin hat bereits begonnen; die Kapazität kann nicht mehr geändert werden."
-        )
+        ))
     if new_capacity < session.seats_taken:
-        raise ServiceError(
-            f"Die Kapazität kann nicht unter die Zahl der Angemeldeten ({session.seats_taken}) "
-            "gesenkt werden. Entfernen Sie zuerst Anmeldungen."
-        )
+        raise ServiceError(_(
+            "Die Kapazität kann nicht unter die Zahl der Angemeldeten (%(n)s) gesenkt werden. "
+            "Entfernen Sie zuerst Anmeldungen.", n=session.seats_taken,
+        ))
 
     result = db.session.execute(
         update(TrainingSession)
@@ -331,7 +340,8 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # pragma: no cover - the session lock makes this unreachable
-        raise Conflict("Die Zahl der Angemeldeten hat sich geändert. Bitte versuchen Sie es erneut.")
+        raise Conflict(_("Die Zahl der Angemeldeten hat sich geändert. Bitte versuchen Sie es "
+                         "erneut."))
 
     promoted = _promote(session.id, new_capacity - session.seats_taken, utcnow())
     if promoted:
@@ -351,12 +361,12 @@ def cancel_session(session: TrainingSession, *, actor: User) -> None:
     """The organiser cancels a session: its live enrolments are cancelled but kept, so the
     people affected see "abgesagt" in Meine Schulungen."""
     if not access.can_manage_series(actor, session.series):
-        raise NotAllowed("Sie dürfen diesen Termin nicht absagen.")
+        raise NotAllowed(_("Sie dürfen diesen Termin nicht absagen."))
     session = _lock_session(session)
     if session.cancelled_at is not None:
-        raise Conflict("Dieser Termin ist bereits abgesagt.")
+        raise Conflict(_("Dieser Termin ist bereits abgesagt."))
     if session.starts_at <= utcnow():
-        raise ServiceError("Ein Termin, der bereits begonnen hat, kann nicht abgesagt werden.")
+        raise ServiceError(_("Ein Termin, der bereits begonnen hat, kann nicht abgesagt werden."))
     now = utcnow()
     db.session.execute(
         update(Enrolment)
