@@ -269,35 +269,49 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def free_port(preferred: range | None = PORTS) -> int:
-    for port in preferred or ():
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def listening_socket(preferred: range | None = PORTS) -> socket.socket:
+    """A socket already listening on 127.0.0.1, on the first free port of `preferred`, else on
+    any free port. gunicorn inherits it (`--bind fd://N`), so no other process can take the
+    port between choosing it and serving on it (two benches or test runs at once)."""
+    for port in [*(preferred or ()), 0]:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(2048)
+        return sock
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
-def start_gunicorn(app_spec: str, port: int, env: dict[str, str] | None = None,
+def start_gunicorn(app_spec: str, port: int | None = None, env: dict[str, str] | None = None,
                    workers: int = 2, log: Path | None = None) -> subprocess.Popen:
-    """gunicorn with `workers` sync workers on 127.0.0.1:port; waits until it answers."""
+    """gunicorn with `workers` sync workers on 127.0.0.1 (`port`, else one of PORTS, else any
+    free port; the chosen one is `process.bench_port`); waits until it answers."""
+    sock = listening_socket(PORTS if port is None else range(port, port + 1))
+    if port is not None and sock.getsockname()[1] != port:
+        sock.close()
+        raise RuntimeError(f"port {port} on {HOST} is taken")
+    port = sock.getsockname()[1]
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - child owns it
     cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-           "--bind", f"{HOST}:{port}", "--timeout", "120", "--graceful-timeout", "5",
+           "--bind", f"fd://{sock.fileno()}", "--timeout", "120", "--graceful-timeout", "5",
            "--log-level", "warning", app_spec]
-    process = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log_file,
-        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
-    )
-    if log:
-        log_file.close()
+    try:
+        process = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log_file,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+            pass_fds=(sock.fileno(),),
+        )
+    finally:
+        sock.close()
+        if log:
+            log_file.close()
+    process.bench_port = port  # type: ignore[attr-defined]
     _running.append(process)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -350,10 +364,9 @@ atexit.register(stop_all)
 def served(app_spec: str, env: dict[str, str] | None = None, log: Path | None = None,
            port: int | None = None):
     """A gunicorn for the duration of the block; yields its port."""
-    port = port or free_port()
     process = start_gunicorn(app_spec, port, env=env, log=log)
     try:
-        yield port
+        yield process.bench_port
     finally:
         stop(process)
 

@@ -98,8 +98,8 @@ def test_the_same_seed_builds_the_same_network(tmp_path):
 
 
 def test_load_generator_drives_a_bare_server_and_leaves_nothing_running():
-    port = loadgen.free_port(None)
-    process = loadgen.start_gunicorn("bench.bare_app:app", port)
+    process = loadgen.start_gunicorn("bench.bare_app:app")
+    port = process.bench_port
     try:
         requests = [Request("GET", "/3000"), Request("POST", "/500", {"HX-Request": "true"}, "a=b")]
         counted = loadgen.python_load(port, requests, connections=3, count=40)
