@@ -296,6 +296,28 @@ def test_out_of_range_numbers_in_every_query_parameter_never_break_a_page(app, c
     assert not findings, "\n".join(findings)
 
 
+def test_out_of_range_numbers_in_every_form_field_never_break_a_request(app, client, world):
+    """The same for every field of every form that changes something (ids in hidden fields,
+    capacities, versions): a German refusal, never a database error."""
+    forms = crawl_forms(app, client, world)
+    every_field = set().union(*forms.values()) | {"user_id", "version", "status", "capacity"}
+    findings = []
+    for rule in w.app_rules(app):
+        path = build_path(app, rule, world)
+        for method in sorted(rule.methods & w.MUTATING):
+            if path in ("/abmelden", "/anmelden"):
+                continue
+            login(client, world.users["admin"])
+            for name in sorted(forms.get((method, path)) or every_field):
+                for number in ("-2147483649", "2147483648", "99999999999999999999999"):
+                    response = client.open(path, method=method, data={name: number})
+                    read(response)
+                    if response.status_code >= 500:
+                        findings.append(
+                            f"{method} {path} {name}={number} -> {response.status_code}")
+    assert not findings, "\n".join(findings)
+
+
 def test_out_of_range_ids_in_urls_answer_404(app, client, world):
     login(client, world.users["admin"])
     findings = []

@@ -20,6 +20,7 @@ from sqlalchemy.orm import contains_eager
 
 from tracker.extensions import db
 from tracker.models import TrainingSession, User, utcnow
+from tracker.security import database_id
 from tracker.services import access
 from tracker.services import attendance as service
 from tracker.timeutil import local_day_bounds, to_local
@@ -223,7 +224,7 @@ def search(session_id: int):
 @login_required
 def add_walk_in(session_id: int):
     session = _load_session(session_id)
-    enrolment = service.add_walk_in(session, request.form.get("user_id", type=int), current_user)
+    enrolment = service.add_walk_in(session, request.form.get("user_id", type=database_id), current_user)
     enrolment_id = enrolment.id
     db.session.commit()
     row = service.sheet_row(session_id, enrolment_id)

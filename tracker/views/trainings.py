@@ -352,7 +352,8 @@ def roster(session_id: int):
 def roster_add(session_id: int):
     session = _load_session_to_run(session_id)
     raw = (request.form.get("user_id") or "").strip()
-    person = db.session.get(User, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    # At most nine digits: a larger number is no id the database can hold (PostgreSQL errors).
+    person = db.session.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if person is None or not access.can_enrol(person, session.series):
         # Unknown ids and people of organisations the series is not open to get the same
         # answer, so the form cannot be used to probe for accounts.
