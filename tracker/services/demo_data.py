@@ -193,7 +193,7 @@ def load_demo_data(today: date | None = None) -> bool:
                     db.session.flush()
                     mark(e, AttendanceStatus.PRESENT, s.ends_at)
                 s.closed_at = s.ends_at + timedelta(hours=1)
-                s.closed_by = marker
+                s.closed_by_id = marker.id
     db.session.flush()
 
     # The next Vielfaltsmontag is full and has a waiting list.
