@@ -133,7 +133,7 @@ def _german_phrases() -> list[str]:
 def _visible_text(page: str) -> str:
     """Text and the attributes people read or hear (labels, titles, confirmations)."""
     page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
-    attrs = re.findall(r'\s(?:aria-label|title|placeholder|alt|data-confirm)="([^"]*)"', page)
+    attrs = re.findall(r'\s(?:aria-label|title|placeholder|alt|data-confirm|data-msg-[a-z]+)="([^"]*)"', page)
     text = re.sub(r"<[^>]+>", " ", page)
     return html_lib.unescape(text + " " + " ".join(attrs))
 
