@@ -470,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 if fx:
                     fixtures[f"{scale.name}-postgresql"] = fx
         for label, fx in fixtures.items():
+            fx.save(opts.data_dir / f"{label}.json")  # for profiling by hand afterwards
             results["datasets"][label] = {"counts": fx.counts, "build_seconds": fx.build_seconds,
                                           "database": _hide(fx.database_url)}
             say(f"  {label}: {fx.counts.get('enrolment')} enrolments, built in "
