@@ -117,6 +117,8 @@ def outcome(response, method: str):
     status = response.status_code
     if status in (301, 302, 303) and "/anmelden" in response.headers.get("Location", ""):
         return LOGIN
+    if status == 401 and response.headers.get("HX-Redirect", "").startswith("/anmelden"):
+        return LOGIN  # htmx: the browser is sent to the login page
     if status in (403, 404):
         return status
     if status < 400 or (method != "GET" and status in ALLOWED_REFUSALS):

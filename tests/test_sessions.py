@@ -212,3 +212,40 @@ class TestRateLimitLogging:
             environ_base={"REMOTE_ADDR": "10.0.0.9"},
         )
         assert response.status_code == 429
+
+
+def test_anonymous_page_request_goes_to_login_and_back(client):
+    user = factories.user()
+    response = client.get("/meine-schulungen/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/anmelden?next=%2Fmeine-schulungen%2F"
+    response = client.post(response.headers["Location"],
+                           data={"email": user.email, "password": factories.PASSWORD})
+    assert response.headers["Location"] == "/meine-schulungen/"
+
+
+def test_expired_login_on_a_form_post_returns_to_the_page_not_the_post_url(client):
+    response = client.post("/reihen/termine/1/anmelden",
+                           headers={"Referer": "http://localhost/reihen/1"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/anmelden?next=%2Freihen%2F1"
+
+
+def test_expired_login_on_an_htmx_click_sends_the_browser_to_the_login_page(client):
+    response = client.post(
+        "/anwesenheit/termine/1/alle-anwesend",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/anwesenheit/termine/1"},
+    )
+    # Not a redirect that htmx would follow and swap into the sheet: a navigation.
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/anmelden?next=%2Fanwesenheit%2Ftermine%2F1"
+    assert response.get_data() == b""
+
+
+def test_a_foreign_referer_is_never_a_target_after_login(client):
+    user = factories.user()
+    response = client.post("/reihen/termine/1/anmelden",
+                           headers={"Referer": "https://evil.example/phish"})
+    login_page = response.headers["Location"]
+    response = client.post(login_page, data={"email": user.email, "password": factories.PASSWORD})
+    assert response.headers["Location"] == "/"

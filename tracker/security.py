@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from flask import Flask, g, request, session
+from flask import Flask, g, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import logout_user
+from flask_login.utils import login_url
 from werkzeug.routing import IntegerConverter
 
 from tracker.extensions import db, login_manager
@@ -58,6 +60,29 @@ def load_user(user_id: str) -> User | None:
     if user is None or not user.active or user.session_token != token:
         return None
     return user
+
+
+@login_manager.unauthorized_handler
+def _login_required():
+    """Not logged in (or the login expired). After login the person returns to the page she
+    was on: for a form post or an htmx click that is the page, not the POST-only URL. An htmx
+    request gets HX-Redirect, so the browser opens the login page instead of htmx swapping it
+    into a table row."""
+    if request.headers.get("HX-Request"):
+        back = request.headers.get("HX-Current-URL")
+    elif request.method == "GET":
+        back = request.url
+    else:
+        back = request.referrer
+    if back and urlsplit(back).netloc != request.host:
+        back = None  # only ever back to a page of this site
+    view = login_manager.login_view
+    target = login_url(view, next_url=back) if back else url_for(view)
+    if request.headers.get("HX-Request"):
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 def start_login_session(user: User) -> None:
