@@ -242,6 +242,51 @@ def count_statements(fx: Fixtures) -> dict[str, int | str]:
             db.engine.dispose()
 
 
+def cpu_per_request(fx: Fixtures, repeat: int = 40) -> dict[str, float | None]:
+    """CPU milliseconds per request, in-process (test client, time.process_time): far less
+    sensitive than req/s to what else the machine runs, so the demo/large comparison of cost
+    growth holds even on a busy machine. The enrolment POST needs a new person per request
+    and is left out (its pool is used up by the load)."""
+    from tracker import create_app
+    from tracker.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": fx.database_url, "SECRET_KEY": SECRET_KEY,
+                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
+    hr, lister = app.test_client(), app.test_client()
+    for client, email, password in ((hr, fx.hr_email, fx.password),
+                                    (lister, fx.list_email, fx.list_password)):
+        if client.post("/anmelden", data={"email": email, "password": password}).status_code != 303:
+            raise RuntimeError(f"in-process login of {email} failed")
+    statuses = ("present", "excused", "absent")
+
+    def click(i: int):
+        eid = fx.sheet_enrolment_ids[i % len(fx.sheet_enrolment_ids)]
+        return hr.post(f"/anwesenheit/termine/{fx.sheet_session_id}/eintraege/{eid}",
+                       data={"status": statuses[(i // len(fx.sheet_enrolment_ids)) % 3]},
+                       headers={"HX-Request": "true"})
+
+    pages = {
+        "sheet": lambda i: hr.get(f"/anwesenheit/termine/{fx.sheet_session_id}"),
+        "click": click,
+        "series": lambda i: lister.get("/reihen/"),
+        "series_one": lambda i: lister.get(f"/reihen/?reihe={fx.bench_series_id}"),
+    }
+    out: dict[str, float | None] = {"enrol": None}
+    try:
+        for name, send in pages.items():
+            for i in range(5):
+                if send(i).status_code != 200:
+                    raise RuntimeError(f"{name} did not answer 200 in-process")
+            started = time.process_time()
+            for i in range(repeat):
+                send(i)
+            out[name] = round((time.process_time() - started) / repeat * 1000, 2)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    return out
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -324,11 +369,13 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
     if results.get("growth"):
         lines.append("")
         lines.append(f"Cost growth: ratio on demo / ratio on large (limit {GROWTH_LIMIT}); "
-                     "SQL statements demo -> large")
+                     "SQL statements and in-process CPU ms per request, demo -> large")
         for name, g in results["growth"].items():
+            cpu = (f"CPU {_fmt(g.get('cpu_ms_small'))} -> {_fmt(g.get('cpu_ms_large'))} ms "
+                   f"(x{_fmt(g.get('cpu_growth'), '.2f')})")
             lines.append(f"  {SCENARIOS[name]:<42} {_fmt(g['growth'], '.2f'):>6}  "
                          f"{'ok' if g['ok'] else 'MISSED':<6}  SQL {g['sql_small']} -> "
-                         f"{g['sql_large']}")
+                         f"{g['sql_large']}   {cpu}")
     if results["rush_hour"]:
         lines.append("")
         lines.append("Rush hour: concurrent enrolments for a 30-seat session")
@@ -491,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
             counts = step(f"SQL counts on {label}", count_statements, fx)
             if counts:
                 results["sql_counts"][label] = counts
+            cpu = step(f"CPU per request on {label}", cpu_per_request, fx)
+            if cpu:
+                results.setdefault("cpu_ms", {})[label] = cpu
         if "postgresql" not in " ".join(results["rush_hour"]):
             results["rush_hour"]["postgresql"] = {"skipped": "skipped: PostgreSQL not available"}
         _growth(results, "demo-sqlite", f"{scale.name}-sqlite")
@@ -529,7 +579,11 @@ def _growth(results: dict, small: str, large: str) -> None:
         ra = a["scenarios"].get(name, {}).get("ratio")
         rb = b["scenarios"].get(name, {}).get("ratio")
         growth = ra / rb if ra and rb else None
+        cpu_a = results.get("cpu_ms", {}).get(small, {}).get(name)
+        cpu_b = results.get("cpu_ms", {}).get(large, {}).get(name)
         results["growth"][name] = {
+            "cpu_ms_small": cpu_a, "cpu_ms_large": cpu_b,
+            "cpu_growth": round(cpu_b / cpu_a, 3) if cpu_a and cpu_b else None,
             "ratio_small": ra, "ratio_large": rb,
             "growth": round(growth, 3) if growth else None,
             "ok": growth is not None and growth <= GROWTH_LIMIT,

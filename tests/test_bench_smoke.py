@@ -140,6 +140,8 @@ def test_rush_hour_and_measurements_run_against_a_tiny_tracker(tmp_path):
     assert rush["checks"]["waitlist_contiguous"] and rush["ok"]
     counts = bench_run.count_statements(fx)
     assert all(isinstance(n, int) and n > 0 for n in counts.values()), counts
+    cpu = bench_run.cpu_per_request(fx, repeat=2)
+    assert cpu["enrol"] is None and all(cpu[name] > 0 for name in ("sheet", "click", "series"))
     assert loadgen.running() == []
 
 
