@@ -66,18 +66,18 @@
   });
 
   // Buttons that ask before they act: data-confirm="Text" (no inline handlers allowed).
+  // Listening in the capture phase on the document runs before htmx's own submit listener on
+  // the form; a "no" must stop the event there, since htmx does not look at defaultPrevented.
+  // (Elements that use htmx's own hx-confirm are asked by htmx.)
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
     var submitter = evt.submitter;
     var text = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
-    if (text && !window.confirm(text)) evt.preventDefault();
+    if (text && !window.confirm(text)) {
+      evt.preventDefault();
+      evt.stopPropagation();
+    }
   }, true);
-  document.addEventListener("htmx:confirm", function (evt) {
-    var text = evt.detail.elt && evt.detail.elt.dataset && evt.detail.elt.dataset.confirm;
-    if (!text) return;
-    evt.preventDefault();
-    if (window.confirm(text)) evt.detail.issueRequest(true);
-  });
 
   // Print buttons: data-print, rendered hidden (they need JavaScript) and shown here.
   document.addEventListener("click", function (evt) {
