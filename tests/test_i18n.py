@@ -158,11 +158,11 @@ def world(db):
     upcoming = factories.session(series, starts_in=timedelta(days=10), title="Databases",
                                  capacity=1)
     employee = factories.user(org, first_name="Kim", last_name="Lee")
-    factories.enrolment(past, employee)
+    past_enrolment = factories.enrolment(past, employee)
     factories.enrolment(upcoming, employee)
     return {
         "org": org, "series": series, "past": past, "upcoming": upcoming,
-        "employee": employee,
+        "employee": employee, "past_enrolment": past_enrolment,
         "staff": factories.user(org, Role.HR_STAFF, first_name="Sam", last_name="Hart"),
         "lead": factories.user(org, Role.HR_LEAD, first_name="Lou", last_name="Park"),
         "admin": factories.user(org, Role.ADMIN, first_name="Ada", last_name="Stone"),
@@ -220,6 +220,9 @@ def test_hr_staff_reads_attendance_sheet_and_roster_in_english(client, auth, wor
     _assert_english(client.get("/anwesenheit/").get_data(as_text=True), "Attendance")
     page = client.get(f"/anwesenheit/termine/{world['past'].id}").get_data(as_text=True)
     _assert_english(page, "Attendance sheet", "present", "excused", "absent (unexcused)")
+    assert "Uhr" not in _visible_text(page)
+    page = client.get(f"/anwesenheit/termine/{world['past'].id}/unterschriftenliste")
+    _assert_english(page.get_data(as_text=True), "Signature")
     page = client.get(f"/reihen/termine/{world['upcoming'].id}/teilnehmende")
     _assert_english(page.get_data(as_text=True), "Enrolled", "Enrol a person")
 
@@ -304,3 +307,31 @@ def test_services_speak_german_outside_a_request(world):
 
     with pytest.raises(ServiceError, match="Das Passwort muss mindestens 10 Zeichen lang sein."):
         accounts.set_password(world["employee"], "short")
+
+
+def test_attendance_refusal_speaks_english(client, auth, world):
+    choose_english(client)
+    auth.login(world["staff"])
+    url = f"/anwesenheit/termine/{world['past'].id}/eintraege/{world['past_enrolment'].id}"
+    response = client.post(url, data={"status": "vielleicht"})
+    assert response.status_code == 422
+    assert "Unknown status. Allowed are “present”, “excused” and “absent (unexcused)”." in (
+        html_lib.unescape(response.get_data(as_text=True)))
+
+
+def test_report_filter_errors_speak_english(client, auth, world):
+    choose_english(client)
+    auth.login(world["lead"])
+    response = client.get("/auswertung/", query_string={"from": "31.02.2026", "to": "2026-12-31"})
+    assert response.status_code == 422
+    _assert_english(response.get_data(as_text=True), "From: the date 31.02.2026 does not exist.")
+
+
+def test_administration_refusal_speaks_english(client, auth, world):
+    choose_english(client)
+    auth.login(world["admin"])
+    response = client.post("/verwaltung/organisationen/neu",
+                           data={"name": "Federal Office 1", "short_name": "FO"})
+    assert response.status_code == 409
+    _assert_english(response.get_data(as_text=True),
+                    "An organisation with this name already exists.")

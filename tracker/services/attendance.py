@@ -267,14 +267,14 @@ def history(session_id: int, enrolment_id: int) -> list[HistoryEntry]:
 
 def _not_on_sheet() -> ServiceError:
     return ServiceError(
-        "Diese Person steht nicht auf der Anwesenheitsliste dieses Termins.", 404
+        _("Diese Person steht nicht auf der Anwesenheitsliste dieses Termins."), 404
     )
 
 
 def parse_status(value: str | None) -> str:
     if value not in STATUSES:
         raise ServiceError(
-            "Unbekannter Status. Erlaubt sind „anwesend“, „entschuldigt“ und „unentschuldigt“."
+            _("Unbekannter Status. Erlaubt sind „anwesend“, „entschuldigt“ und „unentschuldigt“.")
         )
     return value  # type: ignore[return-value]
 
@@ -288,18 +288,19 @@ def marking_refusal(
     ensure_may_mark, which re-reads closed_at so a close in another request is respected."""
     now = now or utcnow()
     if not access.can_run_session(actor, session):
-        return NotAllowed("Sie dürfen die Anwesenheit dieses Termins nicht erfassen.")
+        return NotAllowed(_("Sie dürfen die Anwesenheit dieses Termins nicht erfassen."))
     if session.is_cancelled:
-        return Conflict("Dieser Termin wurde abgesagt; es gibt keine Anwesenheit zu erfassen.")
+        return Conflict(_("Dieser Termin wurde abgesagt; es gibt keine Anwesenheit zu erfassen."))
     if now < session.starts_at:
         start = to_local(session.starts_at).strftime("%d.%m.%Y, %H:%M")
-        return Conflict(
-            f"Die Anwesenheit kann erst ab Beginn des Termins erfasst werden ({start} Uhr)."
-        )
+        return Conflict(_(
+            "Die Anwesenheit kann erst ab Beginn des Termins erfasst werden (%(start)s Uhr).",
+            start=start,
+        ))
     if session.closed_at is not None and not access.can_change_closed_marks(actor, session):
         return NotAllowed(
-            "Dieser Termin ist abgeschlossen. Änderungen kann nur noch die Personalleitung "
-            "oder die Administration vornehmen."
+            _("Dieser Termin ist abgeschlossen. Änderungen kann nur noch die Personalleitung "
+              "oder die Administration vornehmen.")
         )
     return None
 
@@ -508,7 +509,7 @@ def add_walk_in(
     now = now or utcnow()
     ensure_may_mark(actor, session, now)
     if not isinstance(user_id, int):
-        raise ServiceError("Bitte wählen Sie eine Person aus der Suche aus.")
+        raise ServiceError(_("Bitte wählen Sie eine Person aus der Suche aus."))
     person = db.session.get(User, user_id)
     if (
         person is None
@@ -517,8 +518,8 @@ def add_walk_in(
         or person.organisation_id not in _open_organisation_ids(session)
     ):
         raise ServiceError(
-            "Diese Person wurde nicht gefunden oder gehört zu keiner Organisation, für die "
-            "diese Reihe offen ist.",
+            _("Diese Person wurde nicht gefunden oder gehört zu keiner Organisation, für die "
+              "diese Reihe offen ist."),
             404,
         )
     existing = db.session.scalars(
@@ -532,7 +533,8 @@ def add_walk_in(
         .execution_options(populate_existing=True)
     ).first()
     if existing is not None and existing.state in SHEET_STATES:
-        raise Conflict(f"{person.full_name} steht bereits auf der Anwesenheitsliste.")
+        raise Conflict(_("%(name)s steht bereits auf der Anwesenheitsliste.",
+                          name=person.full_name))
     if existing is not None:  # on the waiting list: the same row becomes the walk-in
         existing.state = EnrolmentState.WALK_IN.value
         existing.updated_at = now
@@ -553,9 +555,9 @@ def add_walk_in(
                 db.session.add(enrolment)
         except exc.IntegrityError:
             # The same person was added in a parallel request a moment ago.
-            raise Conflict(
-                f"{person.full_name} steht bereits auf der Anwesenheitsliste."
-            ) from None
+            raise Conflict(_(
+                "%(name)s steht bereits auf der Anwesenheitsliste.", name=person.full_name
+            )) from None
     present = AttendanceStatus.PRESENT.value
     db.session.add(
         AttendanceMark(
@@ -576,17 +578,17 @@ def close(session: TrainingSession, actor: User, *, now: datetime | None = None)
     """Abschließen: only once everyone is marked; afterwards only HR lead/admin change marks."""
     now = now or utcnow()
     if not access.can_run_session(actor, session):
-        raise NotAllowed("Sie dürfen diesen Termin nicht abschließen.")
+        raise NotAllowed(_("Sie dürfen diesen Termin nicht abschließen."))
     if now < session.starts_at:
-        raise Conflict("Ein Termin kann erst nach seinem Beginn abgeschlossen werden.")
+        raise Conflict(_("Ein Termin kann erst nach seinem Beginn abgeschlossen werden."))
     if session.is_cancelled:
-        raise Conflict("Dieser Termin wurde abgesagt.")
+        raise Conflict(_("Dieser Termin wurde abgesagt."))
     open_rows = sheet_counts(session.id).open
     if open_rows:
-        raise Conflict(
-            f"Es sind noch {open_rows} Einträge offen. Bitte erfassen Sie zuerst für alle "
-            "einen Status."
-        )
+        raise Conflict(_(
+            "Es sind noch %(n)s Einträge offen. Bitte erfassen Sie zuerst für alle einen Status.",
+            n=open_rows,
+        ))
     # Conditional UPDATE: of two people closing at once, exactly one succeeds.
     result = db.session.execute(
         TrainingSession.__table__.update()
@@ -594,7 +596,7 @@ def close(session: TrainingSession, actor: User, *, now: datetime | None = None)
         .values(closed_at=now, closed_by_id=actor.id)
     )
     if result.rowcount != 1:
-        raise Conflict("Dieser Termin ist bereits abgeschlossen.")
+        raise Conflict(_("Dieser Termin ist bereits abgeschlossen."))
     db.session.refresh(session, ["closed_at", "closed_by_id"])
 
 
@@ -602,10 +604,10 @@ def reopen(session: TrainingSession, actor: User) -> None:
     """Wieder öffnen: an HR lead of the owner or an admin lets HR staff change marks again."""
     if not access.can_change_closed_marks(actor, session):
         raise NotAllowed(
-            "Nur die Personalleitung oder die Administration kann einen Termin wieder öffnen."
+            _("Nur die Personalleitung oder die Administration kann einen Termin wieder öffnen.")
         )
     if session.closed_at is None:
-        raise Conflict("Dieser Termin ist nicht abgeschlossen.")
+        raise Conflict(_("Dieser Termin ist nicht abgeschlossen."))
     session.closed_at = None
     session.closed_by_id = None
     db.session.flush()

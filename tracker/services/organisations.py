@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from tracker.extensions import db
@@ -14,16 +15,16 @@ def _check_name_free(name: str, *, except_id: int | None = None) -> None:
     if except_id is not None:
         query = query.where(Organisation.id != except_id)
     if db.session.scalar(query) is not None:
-        raise Conflict("Eine Organisation mit diesem Namen gibt es bereits.")
+        raise Conflict(_("Eine Organisation mit diesem Namen gibt es bereits."))
 
 
 def _clean(name: str, short_name: str) -> tuple[str, str]:
     name = (name or "").strip()
     short_name = (short_name or "").strip()
     if not name:
-        raise ServiceError("Bitte geben Sie den Namen der Organisation ein.")
+        raise ServiceError(_("Bitte geben Sie den Namen der Organisation ein."))
     if len(name) > 200 or len(short_name) > 40:
-        raise ServiceError("Der Name ist zu lang (höchstens 200, Kurzname höchstens 40 Zeichen).")
+        raise ServiceError(_("Der Name ist zu lang (höchstens 200, Kurzname höchstens 40 Zeichen)."))
     return name, short_name or name[:40]
 
 
@@ -56,7 +57,7 @@ def set_organisation_active(org: Organisation, active: bool, *, actor: User) -> 
     if org.active == active:
         return
     if not active and actor.organisation_id == org.id:
-        raise ServiceError("Sie können Ihre eigene Organisation nicht deaktivieren.")
+        raise ServiceError(_("Sie können Ihre eigene Organisation nicht deaktivieren."))
     org.active = active
     db.session.flush()
     audit.record(actor, "organisation.activate" if active else "organisation.deactivate",

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import Select, delete, func, or_, select, update
 
 from tracker.extensions import db
@@ -48,14 +49,14 @@ def manageable_people(
 
 def _check_role(actor: User, role: str) -> None:
     if role not in {r.value for r in access.assignable_roles(actor)}:
-        raise NotAllowed("Diese Rolle dürfen Sie nicht vergeben.")
+        raise NotAllowed(_("Diese Rolle dürfen Sie nicht vergeben."))
 
 
 def _check_organisation(actor: User, org: Organisation | None) -> Organisation:
     if org is None:
-        raise ServiceError("Bitte wählen Sie eine Organisation.")
+        raise ServiceError(_("Bitte wählen Sie eine Organisation."))
     if not actor.is_admin and org.id != actor.organisation_id:
-        raise NotAllowed("Sie dürfen nur Personen Ihrer eigenen Organisation verwalten.")
+        raise NotAllowed(_("Sie dürfen nur Personen Ihrer eigenen Organisation verwalten."))
     return org
 
 
@@ -72,7 +73,7 @@ def create_person(
 ) -> User:
     org = _check_organisation(actor, organisation)
     if not org.active:
-        raise ServiceError("Diese Organisation ist deaktiviert.")
+        raise ServiceError(_("Diese Organisation ist deaktiviert."))
     _check_role(actor, role)
     user = accounts.create_user(email=email, first_name=first_name, last_name=last_name,
                                 organisation=org, role=role)
@@ -87,17 +88,17 @@ def update_person(
     organisation: Organisation | None, role: str,
 ) -> None:
     if not access.can_manage_user(actor, target):
-        raise NotAllowed("Sie dürfen diese Person nicht bearbeiten.")
+        raise NotAllowed(_("Sie dürfen diese Person nicht bearbeiten."))
     if target.anonymised_at is not None:
-        raise ServiceError("Diese Person wurde anonymisiert und kann nicht mehr bearbeitet werden.")
+        raise ServiceError(_("Diese Person wurde anonymisiert und kann nicht mehr bearbeitet werden."))
     org = _check_organisation(actor, organisation)
     if role != target.role:
         if target.id == actor.id:
-            raise ServiceError("Ihre eigene Rolle können Sie nicht ändern.")
+            raise ServiceError(_("Ihre eigene Rolle können Sie nicht ändern."))
         _check_role(actor, role)
     email = accounts.normalise_email(email)
     if email_taken(email, except_id=target.id):
-        raise Conflict("Diese E-Mail-Adresse ist bereits vergeben.")
+        raise Conflict(_("Diese E-Mail-Adresse ist bereits vergeben."))
     values = {"first_name": first_name.strip(), "last_name": last_name.strip(), "email": email,
               "organisation_id": org.id, "role": role}
     diff = audit.changes(target, values)
@@ -115,13 +116,13 @@ def update_person(
 
 def set_active(target: User, active: bool, *, actor: User) -> None:
     if not access.can_manage_user(actor, target):
-        raise NotAllowed("Sie dürfen diese Person nicht bearbeiten.")
+        raise NotAllowed(_("Sie dürfen diese Person nicht bearbeiten."))
     if target.active == active:
         return
     if target.id == actor.id:
-        raise ServiceError("Sie können sich nicht selbst deaktivieren.")
+        raise ServiceError(_("Sie können sich nicht selbst deaktivieren."))
     if active and target.anonymised_at is not None:
-        raise ServiceError("Eine anonymisierte Person kann nicht wieder aktiviert werden.")
+        raise ServiceError(_("Eine anonymisierte Person kann nicht wieder aktiviert werden."))
     if active:
         target.active = True
     else:
@@ -142,9 +143,9 @@ def issue_reset_link(target: User, *, actor: User) -> tuple[str, PasswordResetTo
     """A new one-time token for `target` (returned once, stored only as a hash); earlier
     unused links of the person stop working."""
     if not access.can_manage_user(actor, target):
-        raise NotAllowed("Sie dürfen diese Person nicht bearbeiten.")
+        raise NotAllowed(_("Sie dürfen diese Person nicht bearbeiten."))
     if not target.active or target.anonymised_at is not None:
-        raise ServiceError("Für eine deaktivierte Person kann kein Link erstellt werden.")
+        raise ServiceError(_("Für eine deaktivierte Person kann kein Link erstellt werden."))
     db.session.execute(delete(PasswordResetToken).where(
         PasswordResetToken.user_id == target.id, PasswordResetToken.used_at.is_(None)))
     token = secrets.token_urlsafe(32)
@@ -183,7 +184,7 @@ def use_reset_token(row: PasswordResetToken, password: str) -> User:
         .execution_options(synchronize_session=False)
     )
     if spent.rowcount != 1:
-        raise Conflict("Dieser Link wurde bereits benutzt.")
+        raise Conflict(_("Dieser Link wurde bereits benutzt."))
     db.session.flush()
     audit.record(user, "user.password_reset", "user", user.id, organisation_id=user.organisation_id)
     return user

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from tracker.extensions import db
@@ -155,14 +156,14 @@ def anonymise(target: User, *, actor: User | None, reason: str = "manual") -> No
     waiting list."""
     if actor is not None:
         if not actor.is_admin:
-            raise NotAllowed("Nur die Administration darf Personen anonymisieren.")
+            raise NotAllowed(_("Nur die Administration darf Personen anonymisieren."))
         if actor.id == target.id:
-            raise ServiceError("Sie können sich nicht selbst anonymisieren.")
+            raise ServiceError(_("Sie können sich nicht selbst anonymisieren."))
     if target.anonymised_at is not None:
-        raise Conflict("Diese Person ist bereits anonymisiert.")
+        raise Conflict(_("Diese Person ist bereits anonymisiert."))
     if target.active:
-        raise ServiceError("Bitte deaktivieren Sie die Person zuerst: anonymisiert werden nur "
-                           "Personen, die ausgeschieden sind.")
+        raise ServiceError(_("Bitte deaktivieren Sie die Person zuerst: anonymisiert werden nur "
+                             "Personen, die ausgeschieden sind."))
     if actor is not None:
         now = utcnow()
         upcoming = db.session.scalars(

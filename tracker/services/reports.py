@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Integer, case, distinct, func, literal, select
 
 from tracker.extensions import db
@@ -93,19 +94,21 @@ def _parse_date(raw: str | None, label_de: str, option: str, errors: dict, engli
     else:
         match = _GERMAN_DATE.match(text)
         if not match:
-            errors[key] = f"{label_de}: Bitte geben Sie ein Datum im Format TT.MM.JJJJ an."
+            errors[key] = _("%(label)s: Bitte geben Sie ein Datum im Format TT.MM.JJJJ an.",
+                             label=label_de)
             english.append(f"{option}: {text!r} is not a date; use YYYY-MM-DD.")
             return None
         day, month, year = (int(g) for g in match.groups())
     try:
         value = date(year, month, day)
     except ValueError:
-        errors[key] = f"{label_de}: Den {day:02d}.{month:02d}.{year:04d} gibt es nicht."
+        errors[key] = _("%(label)s: Den %(date)s gibt es nicht.", label=label_de,
+                         date=f"{day:02d}.{month:02d}.{year:04d}")
         english.append(f"{option}: {text!r} is not a valid calendar date.")
         return None
     if not MIN_YEAR <= value.year <= MAX_YEAR:
-        errors[key] = (f"{label_de}: Bitte wählen Sie ein Datum zwischen {MIN_YEAR} und "
-                       f"{MAX_YEAR}.")
+        errors[key] = _("%(label)s: Bitte wählen Sie ein Datum zwischen %(first)s und %(last)s.",
+                         label=label_de, first=MIN_YEAR, last=MAX_YEAR)
         english.append(f"{option}: {text!r} is outside {MIN_YEAR}-{MAX_YEAR}.")
         return None
     return value
@@ -135,10 +138,11 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
     if "from" not in raw and "to" not in raw:
         date_from, date_to = calendar_year(today or to_local_today())
     else:
-        date_from = _parse_date(raw.get("from"), "Von", "--from", errors, english, "from")
-        date_to = _parse_date(raw.get("to"), "Bis", "--to", errors, english, "to")
+        date_from = _parse_date(raw.get("from"), _("Von"), "--from", errors, english, "from")
+        date_to = _parse_date(raw.get("to"), _("Bis"), "--to", errors, english, "to")
     if date_from and date_to and date_from > date_to:
-        errors["to"] = "Das Ende des Zeitraums liegt vor seinem Anfang. Bitte prüfen Sie die Daten."
+        errors["to"] = _("Das Ende des Zeitraums liegt vor seinem Anfang. Bitte prüfen Sie die "
+                          "Daten.")
         english.append(f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}.")
 
     series_id = _parse_id(raw.get("series"))
@@ -146,7 +150,7 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
     if series_id is not None:
         series = db.session.get(TrainingSeries, series_id) if series_id is not False else None
         if series is None:
-            errors["series"] = "Die gewählte Reihe gibt es nicht."
+            errors["series"] = _("Die gewählte Reihe gibt es nicht.")
             english.append(f"--series: there is no series with id {raw.get('series')!r}.")
 
     organisation_id = _parse_id(raw.get("organisation"))
@@ -155,7 +159,7 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
         organisation = (db.session.get(Organisation, organisation_id)
                         if organisation_id is not False else None)
         if organisation is None:
-            errors["organisation"] = "Die gewählte Organisation gibt es nicht."
+            errors["organisation"] = _("Die gewählte Organisation gibt es nicht.")
             english.append(
                 f"--organisation: there is no organisation with id {raw.get('organisation')!r}."
             )
@@ -167,8 +171,8 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
             organisation = user.organisation
         if not access.can_export_organisation(user, organisation.id if organisation else None):
             raise NotAllowed(
-                "Sie dürfen nur die Teilnahmen der Beschäftigten Ihrer eigenen Organisation "
-                "auswerten. Zahlen aller Partner finden Sie im Blatt „Organisationen“."
+                _("Sie dürfen nur die Teilnahmen der Beschäftigten Ihrer eigenen Organisation "
+                  "auswerten. Zahlen aller Partner finden Sie im Blatt „Organisationen“.")
             )
     return ReportFilters(
         date_from=date_from,

@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -101,33 +102,35 @@ def parse_coordinators(text: str) -> list[User]:
     if not emails:
         return []
     if len(emails) > 50:
-        raise ServiceError("Bitte geben Sie höchstens 50 Personen für die Koordination an.")
+        raise ServiceError(_("Bitte geben Sie höchstens 50 Personen für die Koordination an."))
     users = list(db.session.scalars(select(User).where(User.email.in_(emails))))
     found = {u.email for u in users}
     unknown = [e for e in emails if e not in found]
     if unknown:
-        raise ServiceError("Unbekannte E-Mail-Adresse: " + ", ".join(unknown[:5]))
+        raise ServiceError(_("Unbekannte E-Mail-Adresse: %(emails)s",
+                              emails=", ".join(unknown[:5])))
     inactive = [u.email for u in users if not u.active]
     if inactive:
-        raise ServiceError("Diese Person ist deaktiviert: " + ", ".join(inactive[:5]))
+        raise ServiceError(_("Diese Person ist deaktiviert: %(emails)s",
+                              emails=", ".join(inactive[:5])))
     return sorted(users, key=lambda u: emails.index(u.email))
 
 
 def _check_owner(actor: User, owner: Organisation) -> None:
     if not actor.is_admin and owner.id != actor.organisation_id:
-        raise NotAllowed("Sie dürfen nur Reihen Ihrer eigenen Organisation verwalten.")
+        raise NotAllowed(_("Sie dürfen nur Reihen Ihrer eigenen Organisation verwalten."))
     if not owner.active:
-        raise ServiceError("Diese Organisation ist deaktiviert.")
+        raise ServiceError(_("Diese Organisation ist deaktiviert."))
 
 
 def _clean_series(title: str, open_to: list[Organisation]) -> str:
     title = (title or "").strip()
     if not title:
-        raise ServiceError("Bitte geben Sie einen Titel ein.")
+        raise ServiceError(_("Bitte geben Sie einen Titel ein."))
     if len(title) > 200:
-        raise ServiceError("Der Titel ist zu lang (höchstens 200 Zeichen).")
+        raise ServiceError(_("Der Titel ist zu lang (höchstens 200 Zeichen)."))
     if not open_to:
-        raise ServiceError("Bitte wählen Sie mindestens eine Organisation, die sich anmelden darf.")
+        raise ServiceError(_("Bitte wählen Sie mindestens eine Organisation, die sich anmelden darf."))
     return title
 
 
@@ -153,7 +156,7 @@ def update_series(
     open_to: list[Organisation], coordinators: list[User], archived: bool,
 ) -> None:
     if not access.can_manage_series(actor, series):
-        raise NotAllowed("Sie dürfen diese Reihe nicht bearbeiten.")
+        raise NotAllowed(_("Sie dürfen diese Reihe nicht bearbeiten."))
     if owner.id != series.owner_organisation_id:
         _check_owner(actor, owner)
     title = _clean_series(title, open_to)
@@ -190,28 +193,28 @@ def _validate_session(data: SessionData) -> SessionData:
     data.trainer = (data.trainer or "").strip()
     data.description = (data.description or "").strip()
     if not data.title:
-        raise ServiceError("Bitte geben Sie einen Titel ein.")
+        raise ServiceError(_("Bitte geben Sie einen Titel ein."))
     if data.ends_at <= data.starts_at:
-        raise ServiceError("Das Ende muss nach dem Beginn liegen.")
+        raise ServiceError(_("Das Ende muss nach dem Beginn liegen."))
     if data.enrolment_deadline > data.starts_at:
-        raise ServiceError("Der Anmeldeschluss darf nicht nach dem Beginn liegen.")
+        raise ServiceError(_("Der Anmeldeschluss darf nicht nach dem Beginn liegen."))
     if isinstance(data.capacity, bool) or not isinstance(data.capacity, int) or data.capacity < 1:
-        raise ServiceError("Die Zahl der Plätze muss mindestens 1 sein.")
+        raise ServiceError(_("Die Zahl der Plätze muss mindestens 1 sein."))
     if data.capacity > MAX_CAPACITY:
-        raise ServiceError(f"Die Zahl der Plätze darf höchstens {MAX_CAPACITY} betragen.")
+        raise ServiceError(_("Die Zahl der Plätze darf höchstens %(n)s betragen.", n=MAX_CAPACITY))
     if not data.location and not data.online_url:
-        raise ServiceError("Bitte geben Sie einen Ort oder einen Online-Link an.")
+        raise ServiceError(_("Bitte geben Sie einen Ort oder einen Online-Link an."))
     if data.online_url and not data.online_url.lower().startswith(("https://", "http://")):
-        raise ServiceError("Der Online-Link muss mit https:// beginnen.")
+        raise ServiceError(_("Der Online-Link muss mit https:// beginnen."))
     return data
 
 
 def create_session(series: TrainingSeries, data: SessionData, *, actor: User) -> TrainingSession:
     if not access.can_manage_series(actor, series):
-        raise NotAllowed("Sie dürfen in dieser Reihe keine Termine anlegen.")
+        raise NotAllowed(_("Sie dürfen in dieser Reihe keine Termine anlegen."))
     data = _validate_session(data)
     if data.starts_at <= utcnow():
-        raise ServiceError("Ein neuer Termin muss in der Zukunft liegen.")
+        raise ServiceError(_("Ein neuer Termin muss in der Zukunft liegen."))
     session = TrainingSession(series=series, seats_taken=0, waitlist_seq=0, **asdict(data))
     db.session.add(session)
     db.session.flush()
@@ -224,9 +227,9 @@ def create_session(series: TrainingSeries, data: SessionData, *, actor: User) ->
 def update_session(session: TrainingSession, data: SessionData, *, actor: User) -> list[Enrolment]:
     """Change a session; a new capacity goes through the enrolment rules (promotions)."""
     if not access.can_manage_series(actor, session.series):
-        raise NotAllowed("Sie dürfen diesen Termin nicht bearbeiten.")
+        raise NotAllowed(_("Sie dürfen diesen Termin nicht bearbeiten."))
     if session.cancelled_at is not None:
-        raise ServiceError("Dieser Termin wurde abgesagt und kann nicht mehr bearbeitet werden.")
+        raise ServiceError(_("Dieser Termin wurde abgesagt und kann nicht mehr bearbeitet werden."))
     data = _validate_session(data)
     fields = asdict(data)
     new_capacity = fields.pop("capacity")
@@ -278,7 +281,7 @@ def copy_offset(series: TrainingSeries, *, offset_days: int | None, first_day: d
         return offset_days
     first = next((s for s in series.sessions if s.cancelled_at is None), None)
     if first is None or first_day is None:
-        raise ServiceError("Die Reihe hat keine Termine; bitte geben Sie eine Verschiebung an.")
+        raise ServiceError(_("Die Reihe hat keine Termine; bitte geben Sie eine Verschiebung an."))
     return (first_day - to_local(first.starts_at).date()).days
 
 
@@ -289,17 +292,17 @@ def copy_series(
     """A new series with the same partners and coordinators and every session that was not
     cancelled, shifted by whole days; the new sessions start empty (no seats, no enrolments)."""
     if not access.can_manage_series(actor, series):
-        raise NotAllowed("Sie dürfen diese Reihe nicht kopieren.")
+        raise NotAllowed(_("Sie dürfen diese Reihe nicht kopieren."))
     days = copy_offset(series, offset_days=offset_days, first_day=first_day)
     if days == 0:
-        raise ServiceError("Die Verschiebung darf nicht 0 Tage sein.")
+        raise ServiceError(_("Die Verschiebung darf nicht 0 Tage sein."))
     sessions = [s for s in series.sessions if s.cancelled_at is None]
     now = utcnow()
     shifted = [(s, _shift(s.starts_at, days)) for s in sessions]
     if any(start <= now for _s, start in shifted):
         raise ServiceError(
-            "Nach der Verschiebung lägen Termine in der Vergangenheit. Bitte wählen Sie ein "
-            "späteres Datum."
+            _("Nach der Verschiebung lägen Termine in der Vergangenheit. Bitte wählen Sie ein "
+              "späteres Datum.")
         )
     title = _clean_series(title, series.open_to)
     copy = TrainingSeries(

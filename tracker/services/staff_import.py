@@ -27,6 +27,7 @@ from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -101,11 +102,11 @@ def _map_headers(header: list[str]) -> dict[str, int]:
             columns[target] = index
     missing = [label for key, label in REQUIRED.items() if key not in columns]
     if missing:
-        raise ServiceError(
-            "In der Kopfzeile fehlen Spalten: " + ", ".join(missing)
-            + ". Erwartet werden „Name“, „Vorname“, „E-Mail“ und optional „Organisation“ "
-            "und „Rolle“."
-        )
+        raise ServiceError(_(
+            "In der Kopfzeile fehlen Spalten: %(columns)s. Erwartet werden „Name“, „Vorname“, "
+            "„E-Mail“ und optional „Organisation“ und „Rolle“.",
+            columns=", ".join(missing),
+        ))
     return columns
 
 
@@ -123,7 +124,7 @@ def _decode(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
     if b"\x00" in data:
-        raise ServiceError("Die Datei ist keine Tabelle (CSV oder Excel). Bitte prüfen Sie die Datei.")
+        raise ServiceError(_("Die Datei ist keine Tabelle (CSV oder Excel). Bitte prüfen Sie die Datei."))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -132,8 +133,8 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252")
     except UnicodeDecodeError as exc:
         raise ServiceError(
-            "Die Zeichenkodierung der Datei wurde nicht erkannt. Bitte speichern Sie sie als "
-            "„CSV UTF-8“."
+            _("Die Zeichenkodierung der Datei wurde nicht erkannt. Bitte speichern Sie sie als "
+              "„CSV UTF-8“.")
         ) from exc
 
 
@@ -157,7 +158,7 @@ def _csv_table(data: bytes) -> list[list[str]]:
             if len(table) > MAX_ROWS + 1:
                 break
     except csv.Error as exc:
-        raise ServiceError("Die CSV-Datei ist beschädigt und kann nicht gelesen werden.") from exc
+        raise ServiceError(_("Die CSV-Datei ist beschädigt und kann nicht gelesen werden.")) from exc
     return table
 
 
@@ -168,7 +169,7 @@ def _xlsx_table(data: bytes) -> list[list]:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # BadZipFile, KeyError, openpyxl's InvalidFileException, ...
         raise ServiceError(
-            "Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei."
+            _("Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei.")
         ) from exc
     try:
         if not workbook.worksheets:
@@ -187,28 +188,28 @@ def read_upload(filename: str, data: bytes) -> Upload:
     """Raw rows of an uploaded staff list; refuses files that cannot be a staff list."""
     name = (filename or "").strip().lower()
     if not data:
-        raise ServiceError("Die Datei ist leer.")
+        raise ServiceError(_("Die Datei ist leer."))
     if name.endswith(".xls"):
-        raise ServiceError("Das alte Excel-Format .xls wird nicht unterstützt. Bitte speichern "
-                           "Sie die Datei als .xlsx oder .csv.")
+        raise ServiceError(_("Das alte Excel-Format .xls wird nicht unterstützt. Bitte speichern "
+                             "Sie die Datei als .xlsx oder .csv."))
     if data[:4] == b"PK\x03\x04":
         if not name.endswith((".xlsx", ".xlsm")):
-            raise ServiceError("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch.")
+            raise ServiceError(_("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch."))
         table = _xlsx_table(data)
     elif name.endswith((".csv", ".txt")):
         table = _csv_table(data)
     elif name.endswith((".xlsx", ".xlsm")):
         raise ServiceError(
-            "Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei."
+            _("Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei.")
         )
     else:
-        raise ServiceError("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch.")
+        raise ServiceError(_("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch."))
 
     rows = [[_cell(v) for v in row] for row in table]
     while rows and not any(rows[0]):
         rows.pop(0)
     if not rows:
-        raise ServiceError("Die Datei ist leer.")
+        raise ServiceError(_("Die Datei ist leer."))
     header_line = len(table) - len(rows) + 1
     columns = _map_headers(rows[0])
     data_rows = []
@@ -223,9 +224,10 @@ def read_upload(filename: str, data: bytes) -> Upload:
             email=get("email"), organisation=get("organisation"), role=get("role"),
         ))
     if not data_rows:
-        raise ServiceError("Die Datei enthält nur die Kopfzeile und keine Personen.")
+        raise ServiceError(_("Die Datei enthält nur die Kopfzeile und keine Personen."))
     if len(data_rows) > MAX_ROWS:
-        raise ServiceError(f"Die Datei enthält mehr als {MAX_ROWS} Personen. Bitte teilen Sie sie auf.")
+        raise ServiceError(_("Die Datei enthält mehr als %(n)s Personen. Bitte teilen Sie sie auf.",
+                             n=MAX_ROWS))
     return Upload(filename=filename or "", sha256=hashlib.sha256(data).hexdigest(),
                   has_role="role" in columns, rows=data_rows)
 
@@ -266,39 +268,39 @@ def classify(upload: Upload, *, actor: User) -> list[ImportRow]:
     for row, email in zip(rows, emails, strict=True):
         row.email = email
         if not row.last_name or not row.first_name:
-            _error(row, "Name oder Vorname fehlt.")
+            _error(row, _("Name oder Vorname fehlt."))
             continue
         if len(row.last_name) > 100 or len(row.first_name) > 100:
-            _error(row, "Name oder Vorname ist zu lang (höchstens 100 Zeichen).")
+            _error(row, _("Name oder Vorname ist zu lang (höchstens 100 Zeichen)."))
             continue
         if not email:
-            _error(row, "E-Mail-Adresse fehlt.")
+            _error(row, _("E-Mail-Adresse fehlt."))
             continue
         try:
             validate_email(email, check_deliverability=False)
         except EmailNotValidError:
-            _error(row, "Ungültige E-Mail-Adresse.")
+            _error(row, _("Ungültige E-Mail-Adresse."))
             continue
         if len(seen[email]) > 1:
-            _error(row, "Die E-Mail-Adresse kommt mehrfach in der Datei vor (Zeilen "
-                   + ", ".join(map(str, seen[email])) + ").")
+            _error(row, _("Die E-Mail-Adresse kommt mehrfach in der Datei vor (Zeilen %(lines)s).",
+                          lines=", ".join(map(str, seen[email]))))
             continue
 
         if row.organisation:
             org = _find_organisation(row.organisation, orgs)
             if org is None:
-                _error(row, f"Unbekannte Organisation „{row.organisation}“.")
+                _error(row, _("Unbekannte Organisation „%(name)s“.", name=row.organisation))
                 continue
         elif actor.is_admin:
-            _error(row, "Organisation fehlt.")
+            _error(row, _("Organisation fehlt."))
             continue
         else:
             org = actor.organisation
         if not actor.is_admin and org.id != actor.organisation_id:
-            _error(row, "Sie dürfen nur Personen Ihrer eigenen Organisation importieren.")
+            _error(row, _("Sie dürfen nur Personen Ihrer eigenen Organisation importieren."))
             continue
         if not org.active:
-            _error(row, f"Die Organisation „{org.name}“ ist deaktiviert.")
+            _error(row, _("Die Organisation „%(name)s“ ist deaktiviert.", name=org.name))
             continue
         row.organisation_id = org.id
 
@@ -306,10 +308,10 @@ def classify(upload: Upload, *, actor: User) -> list[ImportRow]:
         if row.role:
             role = ROLE_WORDS.get(row.role.strip().lower())
             if role is None:
-                _error(row, f"Unbekannte Rolle „{row.role}“.")
+                _error(row, _("Unbekannte Rolle „%(name)s“.", name=row.role))
                 continue
             if role.value not in allowed_roles:
-                _error(row, "Diese Rolle dürfen Sie nicht vergeben.")
+                _error(row, _("Diese Rolle dürfen Sie nicht vergeben."))
                 continue
 
         user = existing.get(email)
@@ -318,11 +320,11 @@ def classify(upload: Upload, *, actor: User) -> list[ImportRow]:
             continue
         row.user_id = user.id
         if user.anonymised_at is not None:
-            _error(row, "Die E-Mail-Adresse gehört zu einer anonymisierten Person.")
+            _error(row, _("Die E-Mail-Adresse gehört zu einer anonymisierten Person."))
             continue
         if not actor.is_admin and (user.organisation_id != actor.organisation_id
                                    or user.role == Role.ADMIN):
-            _error(row, "Die E-Mail-Adresse gehört zu einer Person, die Sie nicht verwalten.")
+            _error(row, _("Die E-Mail-Adresse gehört zu einer Person, die Sie nicht verwalten."))
             continue
         wanted = {"first_name": row.first_name, "last_name": row.last_name,
                   "organisation_id": org.id}
@@ -330,7 +332,7 @@ def classify(upload: Upload, *, actor: User) -> list[ImportRow]:
             wanted["role"] = role.value
         changes = audit.changes(user, wanted)
         if "role" in changes and user.id == actor.id:
-            _error(row, "Ihre eigene Rolle können Sie nicht ändern.")
+            _error(row, _("Ihre eigene Rolle können Sie nicht ändern."))
             continue
         if "organisation_id" in changes:
             names = {o.id: o.name for o in orgs}
@@ -363,10 +365,11 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
     rows = classify(upload, actor=actor)
     summary = counts(rows)
     if summary[ERROR]:
-        raise ServiceError(
-            f"Die Liste enthält {summary[ERROR]} fehlerhafte Zeilen. Es wurde nichts übernommen; "
-            "bitte korrigieren Sie die Datei und laden Sie sie erneut hoch."
-        )
+        raise ServiceError(_(
+            "Die Liste enthält %(n)s fehlerhafte Zeilen. Es wurde nichts übernommen; "
+            "bitte korrigieren Sie die Datei und laden Sie sie erneut hoch.",
+            n=summary[ERROR],
+        ))
     if not summary[NEW] and not summary[CHANGED]:
         return summary
     orgs = {o.id: o for o in db.session.scalars(select(Organisation))}
@@ -394,8 +397,8 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
                              details={**row.changes, "via": "import"})
         db.session.flush()
     except IntegrityError as exc:
-        raise Conflict("Während des Imports wurden dieselben Personen anderweitig angelegt. "
-                       "Es wurde nichts übernommen; bitte laden Sie die Datei erneut hoch.") from exc
+        raise Conflict(_("Während des Imports wurden dieselben Personen anderweitig angelegt. "
+                         "Es wurde nichts übernommen; bitte laden Sie die Datei erneut hoch.")) from exc
     audit.record(actor, "import.apply", "import", None,
                  organisation_id=None if actor.is_admin else actor.organisation_id,
                  details={"file": upload.filename[:200], "sha256": upload.sha256, **summary})

@@ -421,7 +421,10 @@ def session_edit(session_id: int):
             promoted = series_admin.update_session(training_session, _session_data(form),
                                                    actor=current_user)
         except ServiceError as exc:
-            target = form.capacity if "Kapazität" in exc.message or "Plätze" in exc.message else form.day
+            # The message names the field; in either language (English says "capacity"/"places").
+            about_places = any(word.lower() in exc.message.lower()
+                               for word in ("Kapazität", "Plätze", _("Kapazität"), _("Plätze")))
+            target = form.capacity if about_places else form.day
             status = _field_error(target, exc)
         else:
             db.session.commit()
