@@ -3,6 +3,7 @@ per test run built by the migrations, emptied after every test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -48,15 +49,25 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_database(tmp_path_factory, label: str) -> Iterator[str]:
+    """A database of its own: a SQLite file in tmp, or a new PostgreSQL database on the
+    TEST_DATABASE_URL server, dropped afterwards."""
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'tracker-test.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp(label) / 'tracker.db'}"
         return
     url, name = _create_postgres_database(base)
-    yield url
-    _drop_postgres_database(base, name)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(base, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    with fresh_database(tmp_path_factory, "db") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -145,14 +145,9 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path) -> Non
 
 @pytest.fixture(scope="session")
 def browser_database_url(tmp_path_factory) -> Iterator[str]:
-    """A database of its own: SQLite in tmp, or a fresh PostgreSQL database."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'tracker.db'}"
-        return
-    url, name = _create_postgres_database(base)
-    yield url
-    _drop_postgres_database(base, name)
+    """A database of its own, apart from the one the in-process tests empty after each test."""
+    with fresh_database(tmp_path_factory, "browser-db") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
