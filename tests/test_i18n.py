@@ -6,7 +6,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -335,3 +335,38 @@ def test_administration_refusal_speaks_english(client, auth, world):
     assert response.status_code == 409
     _assert_english(response.get_data(as_text=True),
                     "An organisation with this name already exists.")
+
+
+# The template filters parse each date pattern once per process instead of on every call
+# (tracker/i18n.py); what they print must stay exactly what Flask-Babel prints.
+FILTER_MOMENTS = [
+    datetime(2026, 11, 25, 15, 4),  # winter: UTC+1
+    datetime(2026, 7, 1, 8, 30),  # summer: UTC+2
+    datetime(2026, 3, 29, 0, 59),  # the minute before the clocks go forward
+    datetime(2026, 3, 29, 1, 0),  # the minute after
+    datetime(2026, 10, 31, 23, 30),  # UTC evening, already the next day in Berlin
+    datetime(2027, 1, 1, 0, 0),
+]
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+@pytest.mark.parametrize("moment", FILTER_MOMENTS, ids=str)
+def test_date_filters_print_what_flask_babel_prints(app, lang, moment):
+    import flask_babel
+
+    filters = app.jinja_env.filters
+    with app.test_request_context(f"/?lang={lang}"):
+        from flask import session
+
+        session["lang"] = lang
+        flask_babel.refresh()
+        for fmt in ("short", "medium", "long", "full", "EEE, dd.MM.yyyy", "dd.MM.yyyy"):
+            assert filters["date"](moment, fmt) == flask_babel.format_date(moment, fmt)
+            assert filters["date"](moment.date(), fmt) == flask_babel.format_date(
+                moment.date(), fmt
+            )
+        for fmt in ("short", "medium"):
+            assert filters["time"](moment, fmt) == flask_babel.format_time(moment, fmt)
+        for fmt in ("short", "medium", "long", "full", "dd.MM.yyyy HH:mm"):
+            assert filters["datetime"](moment, fmt) == flask_babel.format_datetime(moment, fmt)
+        assert filters["date"](None) == filters["time"](None) == filters["datetime"](None) == ""

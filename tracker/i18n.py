@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_translations
+from datetime import date, datetime
+from functools import lru_cache
+
+from babel import Locale
+from babel.dates import (
+    DateTimePattern,
+    get_date_format,
+    get_datetime_format,
+    get_time_format,
+    parse_pattern,
+)
+from flask import Flask, g, has_app_context, has_request_context, request, session
+from flask_babel import format_decimal, get_locale, get_translations
 
 from tracker.extensions import babel
+from tracker.timeutil import to_local
+
+STANDARD_FORMATS = ("full", "long", "medium", "short")
 
 
 def select_locale() -> str:
@@ -19,6 +33,91 @@ def select_locale() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+# --- translations -------------------------------------------------------------------------
+# Templates call _() hundreds of times per page (a 30-person attendance sheet: ~270), and the
+# attendance services on every click. Flask-Babel looks up domain, locale and catalogue on
+# every call (~11-24 µs each, a sixth of the sheet's CPU time, measured with bench/); the
+# catalogue cannot change within a request, so it is looked up once and kept where
+# Flask-Babel keeps the request's locale.
+
+
+def translations():
+    """The catalogue of the current request's language."""
+    if has_request_context():
+        holder = request
+    elif has_app_context():
+        holder = g
+    else:
+        return get_translations()  # Flask-Babel's fallback: no translation
+    found = getattr(holder, "_tracker_translations", None)
+    if found is None:
+        found = holder._tracker_translations = get_translations()
+    return found
+
+
+def gettext(string: str, **variables) -> str:
+    """flask_babel.gettext with the catalogue looked up once per request."""
+    text = translations().ugettext(string)
+    return text % variables if variables else text
+
+
+# --- dates and times in templates -------------------------------------------------------
+# Flask-Babel's format_* look up locale, time zone and pattern and parse the pattern on every
+# call (~60 µs; an attendance sheet shows a time per row). The patterns depend only on the
+# locale and the format, so they are parsed once per process; the conversion from the
+# database's naive UTC to Europe/Berlin is the one in tracker.timeutil. The output is
+# Babel's, character for character (tests/test_i18n.py compares both).
+
+
+@lru_cache(maxsize=128)
+def _pattern(kind: str, fmt: str, locale: str) -> DateTimePattern:
+    if fmt not in STANDARD_FORMATS:
+        return parse_pattern(fmt)
+    getter = get_date_format if kind == "date" else get_time_format
+    return getter(fmt, locale=Locale.parse(locale))
+
+
+@lru_cache(maxsize=32)
+def _datetime_frame(fmt: str, locale: str) -> str:
+    # How Babel joins date and time for a standard format, e.g. "{1}, {0}".
+    return get_datetime_format(fmt, locale=Locale.parse(locale)).replace("'", "")
+
+
+def _localised(value: date | datetime) -> date | datetime:
+    return to_local(value) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
+    if not value:
+        return ""
+    locale = str(get_locale())
+    value = _localised(value)
+    day = value.date() if isinstance(value, datetime) else value
+    return _pattern("date", fmt, locale).apply(day, locale)
+
+
+def format_time(value: datetime | None, fmt: str = "short") -> str:
+    if not value:
+        return ""
+    locale = str(get_locale())
+    value = _localised(value)
+    return _pattern("time", fmt, locale).apply(value.timetz(), locale, reference_date=value.date())
+
+
+def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
+    if not value:
+        return ""
+    locale = str(get_locale())
+    value = _localised(value)
+    if fmt not in STANDARD_FORMATS:
+        return _pattern("datetime", fmt, locale).apply(value, locale)
+    return (
+        _datetime_frame(fmt, locale)
+        .replace("{0}", format_time(value, fmt))
+        .replace("{1}", format_date(value, fmt))
+    )
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(
         app,
@@ -26,32 +125,18 @@ def init_app(app: Flask) -> None:
         default_translation_directories=str(app.root_path + "/translations"),
     )
 
-    # Naive datetimes from the database are UTC; Flask-Babel shows them in Europe/Berlin.
-    app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""
-    app.jinja_env.filters["time"] = lambda v, fmt="short": format_time(v, fmt) if v else ""
-    app.jinja_env.filters["datetime"] = (
-        lambda v, fmt="medium": format_datetime(v, fmt) if v else ""
-    )
+    # Naive datetimes from the database are UTC; templates show them in Europe/Berlin.
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["time"] = format_time
+    app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else ""
 
-    # Templates call _() hundreds of times per page (a 30-person attendance sheet: ~270).
-    # Flask-Babel looks up domain, locale and catalogue on every call (~11 µs each, a sixth
-    # of the sheet's CPU time, measured with bench/); the catalogue cannot change within a
-    # request, so look it up once and keep it where Flask-Babel keeps the request's locale.
-    def _translations():
-        holder = request if has_request_context() else g
-        translations = getattr(holder, "_tracker_translations", None)
-        if translations is None:
-            translations = get_translations()
-            holder._tracker_translations = translations
-        return translations
-
     app.jinja_env.install_gettext_callables(
-        gettext=lambda s: _translations().ugettext(s),
-        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
         newstyle=True,
-        pgettext=lambda c, s: _translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
     )
 
     @app.context_processor

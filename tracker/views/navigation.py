@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from tracker.i18n import gettext as _
 from tracker.models import Role
 from tracker.services.access import can_use_attendance
 
