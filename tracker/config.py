@@ -58,6 +58,9 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        # Sign and send the cookie only when the session changed, not on every answer: the
+        # idle timeout (tracker/security.py) rewrites it at most once a minute anyway.
+        self.SESSION_REFRESH_EACH_REQUEST = False
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Flask, g, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import logout_user
 from flask_login.utils import login_url
+from sqlalchemy import bindparam, select
 from werkzeug.routing import IntegerConverter
 
 from tracker.extensions import db, login_manager
@@ -50,13 +52,21 @@ def _has_nul(values) -> bool:
     return any("\x00" in key or any("\x00" in v for v in vals) for key, vals in values)
 
 
+@cache
+def _user_by_id():
+    # Built once: every request loads its user, and building the statement (and its cache
+    # key) cost more than running it (bench/, pyinstrument). The organisation comes along
+    # (User.organisation is lazy="joined"): the page header shows it.
+    return select(User).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     # The id is "<pk>:<session token>"; a rotated token logs the cookie out.
     pk, _, token = user_id.partition(":")
     if not pk.isdigit() or not token:
         return None
-    user = db.session.get(User, int(pk))
+    user = db.session.execute(_user_by_id(), {"user_id": int(pk)}).scalar_one_or_none()
     if user is None or not user.active or user.session_token != token:
         return None
     return user

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import TypeVar
 
 from flask import abort
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from tracker.extensions import db
 from tracker.models import Role, TrainingSeries, TrainingSession, User, series_coordinator
@@ -172,8 +173,20 @@ def can_export_organisation(user: User, organisation_id: int | None) -> bool:
     return user.role == Role.HR_LEAD and organisation_id == user.organisation_id
 
 
+@cache
+def _session_with_series():
+    # Every check on a session looks at its series; one statement, built once per process.
+    return (
+        select(TrainingSession)
+        .options(joinedload(TrainingSession.series))
+        .where(TrainingSession.id == bindparam("session_id"))
+    )
+
+
 def get_session_or_404(session_id: int) -> TrainingSession:
-    session = db.session.get(TrainingSession, session_id)
+    session = db.session.execute(
+        _session_with_series(), {"session_id": session_id}
+    ).scalar_one_or_none()
     if session is None:
         abort(404)
     return session

@@ -174,7 +174,7 @@ def mark(session_id: int, enrolment_id: int):
         seen_version=request.form.get("version", type=int),
     )
     db.session.commit()
-    row = service.sheet_row(session_id, enrolment_id)
+    row = result.row
     if result.changed:
         message = _announcement(row)
     else:
