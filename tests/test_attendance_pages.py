@@ -498,3 +498,36 @@ def test_first_walk_in_on_an_empty_sheet_removes_the_empty_note(client, auth, ap
     html = client.post(scene.url("/spontan"), data={"user_id": guest.id},
                        headers=HX).get_data(as_text=True)
     assert '<tr id="sheet-empty" hx-swap-oob="delete">' in html and "offen von 1" in html
+
+
+def test_markup_in_names_is_escaped_in_every_part_of_a_row(client, auth):
+    """The row macro renders without autoescaping (for speed) and escapes what people typed
+    itself: the names of participant, organisation, walk-in and the person who marked."""
+    hostile = '<script>x()</script>"'
+    scene = Scene(participants=2)
+    scene.people[0].first_name = hostile
+    scene.people[0].last_name = "Albers" + hostile
+    scene.agency.name = "Umweltamt" + hostile  # people[1] is enrolled for the agency
+    scene.staff.last_name = "Sach" + hostile
+    guest = factories.user(scene.agency, first_name=hostile, last_name="Gast" + hostile)
+    _db.session.commit()
+    auth.login(scene.staff)
+
+    answers = {
+        "click": client.post(scene.mark_url(scene.enrolments[0]), data={"status": "present"},
+                             headers=HX),
+        "walk-in": client.post(scene.url("/spontan"), data={"user_id": guest.id}, headers=HX),
+        "sheet": client.get(scene.url()),
+    }
+    escaped = "&lt;script&gt;x()&lt;/script&gt;&#34;"
+    for name, response in answers.items():
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, name
+        assert "<script>x()" not in html, name
+        assert escaped in html, name
+    sheet = answers["sheet"].get_data(as_text=True)
+    assert f"Albers{escaped}, {escaped}" in sheet  # the participant's sort name
+    assert f"Umweltamt{escaped}" in sheet  # the organisation
+    assert f"Sach{escaped}" in sheet  # who marked the row
+    assert f"von {escaped} Albers{escaped}" in sheet  # the history link's hidden label
+    assert f"Gast{escaped}, {escaped}" in sheet  # the walk-in

@@ -55,6 +55,16 @@ def translations():
     return found
 
 
+def current_locale() -> str:
+    """The request's locale as a string ("de", "en"), looked up once per request."""
+    if not has_request_context():
+        return str(get_locale())
+    found = getattr(request, "_tracker_locale", None)
+    if found is None:
+        found = request._tracker_locale = str(get_locale())
+    return found
+
+
 def gettext(string: str, **variables) -> str:
     """flask_babel.gettext with the catalogue looked up once per request."""
     text = translations().ugettext(string)
@@ -67,6 +77,16 @@ def gettext(string: str, **variables) -> str:
 # locale and the format, so they are parsed once per process; the conversion from the
 # database's naive UTC to Europe/Berlin is the one in tracker.timeutil. The output is
 # Babel's, character for character (tests/test_i18n.py compares both).
+
+
+# Patterns of digits and dots only print the same through strftime, ~10x faster than Babel's
+# pattern.apply (the German short time of every row of the attendance sheet is one).
+_STRFTIME = {
+    "HH:mm": "%H:%M",
+    "HH:mm:ss": "%H:%M:%S",
+    "dd.MM.yy": "%d.%m.%y",
+    "dd.MM.yyyy": "%d.%m.%Y",
+}
 
 
 @lru_cache(maxsize=128)
@@ -90,24 +110,32 @@ def _localised(value: date | datetime) -> date | datetime:
 def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
     if not value:
         return ""
-    locale = str(get_locale())
+    locale = current_locale()
     value = _localised(value)
     day = value.date() if isinstance(value, datetime) else value
-    return _pattern("date", fmt, locale).apply(day, locale)
+    pattern = _pattern("date", fmt, locale)
+    fast = _STRFTIME.get(pattern.pattern)
+    if fast:
+        return day.strftime(fast)
+    return pattern.apply(day, locale)
 
 
 def format_time(value: datetime | None, fmt: str = "short") -> str:
     if not value:
         return ""
-    locale = str(get_locale())
+    locale = current_locale()
     value = _localised(value)
-    return _pattern("time", fmt, locale).apply(value.timetz(), locale, reference_date=value.date())
+    pattern = _pattern("time", fmt, locale)
+    fast = _STRFTIME.get(pattern.pattern)
+    if fast:
+        return value.strftime(fast)
+    return pattern.apply(value.timetz(), locale, reference_date=value.date())
 
 
 def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
     if not value:
         return ""
-    locale = str(get_locale())
+    locale = current_locale()
     value = _localised(value)
     if fmt not in STANDARD_FORMATS:
         return _pattern("datetime", fmt, locale).apply(value, locale)

@@ -23,6 +23,7 @@ from sqlalchemy import and_, bindparam, case, exc, func, insert, or_, select, up
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tracker.database import core_execute
 from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.models import (
@@ -201,13 +202,13 @@ def _to_row(r) -> SheetRow:
 
 def sheet_rows(session_id: int) -> list[SheetRow]:
     """Everyone on the sheet: enrolled people by name, then walk-ins by name (as on paper)."""
-    rows = db.session.execute(_sheet_rows_statement(), {"session_id": session_id})
+    rows = core_execute(_sheet_rows_statement(), {"session_id": session_id})
     return [_to_row(r) for r in rows]
 
 
 def sheet_row(session_id: int, enrolment_id: int) -> SheetRow:
     """One row of the sheet, or a German 404 when the enrolment is not on this sheet."""
-    r = db.session.execute(
+    r = core_execute(
         _sheet_row_statement(), {"session_id": session_id, "enrolment_id": enrolment_id}
     ).first()
     if r is None:
@@ -239,7 +240,7 @@ def _counts_statement():
 
 def sheet_counts(session_id: int) -> Counts:
     """present / excused / absent / total in one aggregate query; open is the rest."""
-    total, present, excused, absent = db.session.execute(
+    total, present, excused, absent = core_execute(
         _counts_statement(), {"session_id": session_id}
     ).one()
     return Counts(total=int(total), present=int(present), excused=int(excused), absent=int(absent))
@@ -347,7 +348,7 @@ def ensure_may_mark(actor: User, session: TrainingSession, now: datetime | None 
     # Read closed_at afresh and, on PostgreSQL, hold a share lock on the session row until the
     # commit: closing (an UPDATE of that row) then waits for marks in flight, and a mark that
     # starts after the close sees it.
-    fresh = db.session.execute(_closed_at_statement(), {"session_id": session.id}).scalar_one()
+    fresh = core_execute(_closed_at_statement(), {"session_id": session.id}).scalar_one()
     set_committed_value(session, "closed_at", fresh)
     refusal = marking_refusal(actor, session, now)
     if refusal is not None:
@@ -364,7 +365,7 @@ def _lock_statement():
 
 
 def _lock_sheet_enrolment(session_id: int, enrolment_id: int) -> None:
-    row = db.session.execute(_lock_statement(), {"enrolment_id": enrolment_id}).first()
+    row = core_execute(_lock_statement(), {"enrolment_id": enrolment_id}).first()
     if row is None or row.session_id != session_id or row.state not in SHEET_STATES:
         raise _not_on_sheet()
 
@@ -435,16 +436,16 @@ def mark(
         return MarkResult(enrolment_id, old, status, changed=False, overrode_other=overrode,
                           row=row)
     if old is None:
-        db.session.execute(_insert_mark_statement(), {
+        core_execute(_insert_mark_statement(), {
             "enrolment_id": enrolment_id, "session_id": session.id, "status": status,
             "marked_by_id": actor.id, "marked_at": now, "version": 1,
         })
     else:
-        db.session.execute(_update_mark_statement(), {
+        core_execute(_update_mark_statement(), {
             "b_enrolment_id": enrolment_id, "b_status": status, "b_marked_by_id": actor.id,
             "b_marked_at": now, "b_version": version_before + 1,
         })
-    db.session.execute(_insert_change_statement(), {
+    core_execute(_insert_change_statement(), {
         "enrolment_id": enrolment_id, "old_status": old, "new_status": status,
         "changed_by_id": actor.id, "changed_at": now,
     })

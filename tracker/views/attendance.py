@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import (
     Blueprint,
@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
@@ -47,21 +48,28 @@ def _vary(body: str):
 @dataclass(frozen=True)
 class SheetView:
     """What every row of a sheet shares (templates/attendance/_row.html), worked out once per
-    answer: url_for, gettext and csrf_token cost 5-25 µs a call, and a sheet has 30 rows."""
+    answer: url_for, gettext and csrf_token cost 5-25 µs a call, and a sheet has 30 rows.
+    The row renders without autoescaping, so every text here is escaped Markup already."""
 
     may_mark: bool
-    csrf_token: str
-    mark_url: Callable[[int], str]
-    history_url: Callable[[int], str]
-    labels: Mapping[str | None, str]
-    # Status as text in a badge, never colour alone; the colour only repeats it.
-    badge_kinds: Mapping[str | None, str]
+    csrf_token: Markup
+    mark_url: Callable[[int], Markup]
+    history_url: Callable[[int], Markup]
+    labels: Mapping[str | None, Markup]
     buttons: tuple[tuple[str, str], ...] = (
         ("present", "a 1"), ("excused", "e 2"), ("absent", "u 3"),
     )
+    # Status as text in a badge, never colour alone; the colour only repeats it.
+    badge_kinds: Mapping[str | None, str] = field(default_factory=lambda: BADGE_KINDS)
+    status_classes: Mapping[str | None, str] = field(default_factory=lambda: STATUS_CLASSES)
 
 
 BADGE_KINDS = {None: "info", "present": "success", "excused": "warning", "absent": "danger"}
+STATUS_CLASSES = {None: "open", "present": "present", "excused": "excused", "absent": "absent"}
+
+
+def _escaped_url(build: Callable[[int], str]) -> Callable[[int], Markup]:
+    return lambda row_id: escape(build(row_id))
 
 
 def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
@@ -69,11 +77,12 @@ def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
     labels.update(walk_in=_("spontan"), from_waitlist=_("von der Warteliste"), history=_("Verlauf"))
     return SheetView(
         may_mark=may_mark,
-        csrf_token=generate_csrf() if may_mark else "",
-        mark_url=id_url("attendance.mark", "enrolment_id", session_id=session_id),
-        history_url=id_url("attendance.history", "enrolment_id", session_id=session_id),
-        labels=labels,
-        badge_kinds=BADGE_KINDS,
+        csrf_token=escape(generate_csrf()) if may_mark else Markup(""),
+        mark_url=_escaped_url(id_url("attendance.mark", "enrolment_id", session_id=session_id)),
+        history_url=_escaped_url(
+            id_url("attendance.history", "enrolment_id", session_id=session_id)
+        ),
+        labels={key: escape(text) for key, text in labels.items()},
     )
 
 
