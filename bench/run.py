@@ -47,7 +47,9 @@ SCENARIOS = {
     "enrol": "enrolment POST (htmx)",
     "series": "series list",
     "series_one": "series list filtered to one series",
+    "floor": "login floor: constant page after login",
 }
+FLOOR_BYTES = 3500  # about the size of an attendance click's answer
 FORM = "application/x-www-form-urlencoded"
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
 
@@ -75,6 +77,9 @@ def _scenario_requests(fx: Fixtures, name: str, hr, lister, pool) -> list[Reques
                         {"Cookie": hr.cookie})]
     if name == "series":
         return [Request("GET", "/reihen/", {"Cookie": lister.cookie})]
+    if name == "floor":
+        # The reference inside tracker (bench/tracker_app.py): the login, no page.
+        return [Request("GET", f"/bench/floor/{FLOOR_BYTES}", {"Cookie": hr.cookie})]
     if name == "series_one":
         # The same content on every data set (the bench series and its sessions), so only
         # the amount of data around it differs: the cleanest view of cost growth.
@@ -118,7 +123,7 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
     """The four measurements (tracker, then bare at the same size) and the rush hour."""
     out: dict = {"scenarios": {}}
     log = opts.data_dir / "logs" / f"gunicorn-{label}.log"
-    with loadgen.served("wsgi:app", env=tracker_env(fx), log=log) as port:
+    with loadgen.served("bench.tracker_app:app", env=tracker_env(fx), log=log) as port:
         say(f"  [{label}] tracker on port {port}; logging in {len(fx.enrol_emails)} "
             f"+ {len(fx.rush_emails) if rush else 0} people ...")
         t0 = time.perf_counter()

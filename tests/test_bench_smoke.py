@@ -191,3 +191,8 @@ def test_make_bench_without_wrk_or_postgres_runs_what_it_can_and_exits_0(tmp_pat
     assert data["machine"]["cores"] and data["versions"]["openpyxl"]
     assert data["export"] or "export" in skipped
     assert loadgen.running() == []
+
+
+def test_the_login_floor_route_exists_only_in_the_bench_app(app):
+    # bench/tracker_app.py adds /bench/floor for the measurement; the product never has it.
+    assert not [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/bench")]

@@ -182,6 +182,10 @@ def mark(session_id: int, enrolment_id: int):
         current_user,
         seen_version=request.form.get("version", type=int),
     )
+    # The counts for the htmx answer are read in the same transaction, before the commit:
+    # one small aggregate, where a read after the commit would check a connection out of
+    # the pool again and begin a second transaction. Rendering still happens after the commit.
+    counts = service.sheet_counts(session_id) if is_partial() else None
     db.session.commit()
     row = result.row
     if result.changed:
@@ -206,7 +210,7 @@ def mark(session_id: int, enrolment_id: int):
                 "attendance/_mark_response.html",
                 row=row,
                 sheet=_sheet_view(session_id, may_mark=True),
-                counts=service.sheet_counts(session_id),
+                counts=counts,
                 announcement=message,
                 notice=notice,
             )
