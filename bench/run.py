@@ -370,7 +370,7 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
                 verdict = f">={target:.2f} " + ("ok" if s["ratio"] >= target else "MISSED")
             lines.append(f"  {title:<42} {label:<18} {s['tracker']['rps']:>9.1f} "
                          f"{s['bare']['rps']:>9.1f} {s['ratio']:>6.3f} {verdict:>10} "
-                         f"{counts.get(name, '-')!s:>4} {s['bytes']:>7}")
+                         f"{counts.get(name) or '-'!s:>4} {s['bytes']:>7}")
     if results.get("growth"):
         lines.append("")
         lines.append(f"Cost growth: ratio on demo / ratio on large (limit {GROWTH_LIMIT}); "
@@ -379,8 +379,8 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
             cpu = (f"CPU {_fmt(g.get('cpu_ms_small'))} -> {_fmt(g.get('cpu_ms_large'))} ms "
                    f"(x{_fmt(g.get('cpu_growth'), '.2f')})")
             lines.append(f"  {SCENARIOS[name]:<42} {_fmt(g['growth'], '.2f'):>6}  "
-                         f"{'ok' if g['ok'] else 'MISSED':<6}  SQL {g['sql_small']} -> "
-                         f"{g['sql_large']}   {cpu}")
+                         f"{'ok' if g['ok'] else 'MISSED':<6}  SQL {g['sql_small'] or '-'} -> "
+                         f"{g['sql_large'] or '-'}   {cpu}")
     if results["rush_hour"]:
         lines.append("")
         lines.append("Rush hour: concurrent enrolments for a 30-seat session")

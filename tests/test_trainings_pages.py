@@ -180,18 +180,21 @@ def test_series_of_another_organisation_cannot_be_chosen_in_the_filter(client, a
 
 
 def test_list_pages_through_many_sessions(client, auth, vielfalt, kim):
-    for i in range(55):
+    from tracker.extensions import db
+    from tracker.views.trainings import PAGE_SIZE
+
+    for i in range(PAGE_SIZE + 5):
         factories.session(vielfalt, title=f"Termin Nr. {i:02d}",
                           starts_in=timedelta(days=10 + i), commit=False)
-    from tracker.extensions import db
-
     db.session.commit()
     auth.login(kim)
     first = client.get("/reihen/").get_data(as_text=True)
-    assert "Termin Nr. 49" in first and "Termin Nr. 50" not in first
+    last_on_first = f"Termin Nr. {PAGE_SIZE - 1:02d}"
+    assert last_on_first in first and f"Termin Nr. {PAGE_SIZE:02d}" not in first
     assert "Weitere Termine" in first
     second = client.get("/reihen/?seite=2").get_data(as_text=True)
-    assert "Termin Nr. 50" in second and "Termin Nr. 54" in second and "Termin Nr. 00" not in second
+    assert f"Termin Nr. {PAGE_SIZE:02d}" in second and f"Termin Nr. {PAGE_SIZE + 4:02d}" in second
+    assert "Termin Nr. 00" not in second and last_on_first not in second
 
 
 def test_series_page_lists_upcoming_and_past_sessions(client, auth, vielfalt, kim):
