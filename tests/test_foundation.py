@@ -11,7 +11,16 @@ from tests import factories
 from tracker import create_app
 from tracker.config import ConfigError, normalise_database_url
 from tracker.extensions import db as _db
-from tracker.models import AttendanceMark, AttendanceStatus, Enrolment, EnrolmentState, Role, User
+from tracker.models import (
+    AttendanceMark,
+    AttendanceStatus,
+    Enrolment,
+    EnrolmentState,
+    Role,
+    TrainingSession,
+    User,
+    utcnow,
+)
 from tracker.services import demo_data
 
 
@@ -153,6 +162,17 @@ def test_demo_data_is_realistic_deterministic_and_idempotent(app, db, runner):
         assert db.session.scalar(select(func.count()).select_from(User).where(User.role == role)) >= 1
     assert db.session.scalar(select(func.count()).select_from(Enrolment)
                              .where(Enrolment.state == EnrolmentState.WAITLISTED)) >= 1
+    # One session runs right now with its sheet open, so HR staff trying the demo can mark.
+    now = utcnow()
+    running = db.session.scalars(select(TrainingSession).where(
+        TrainingSession.starts_at <= now, TrainingSession.ends_at > now,
+        TrainingSession.closed_at.is_(None))).all()
+    assert len(running) == 1
+    enrolled = db.session.scalars(select(Enrolment).where(
+        Enrolment.session_id == running[0].id, Enrolment.state == EnrolmentState.ENROLLED)).all()
+    assert len(enrolled) == running[0].seats_taken >= 10
+    assert not db.session.scalar(select(func.count()).select_from(AttendanceMark)
+                                 .where(AttendanceMark.session_id == running[0].id))
     users_before = db.session.scalar(select(func.count()).select_from(User))
     again = runner.invoke(args=["demo-data"])
     assert again.exit_code == 0 and "already" in again.output

@@ -103,7 +103,7 @@ class MarkResult:
     changed: bool
     # Someone else changed the row after the clicking person had loaded it.
     overrode_other: bool
-    row: SheetRow | None = None  # the row after the click
+    row: SheetRow  # the row after the click: the answer needs no second read
 
 
 @dataclass(frozen=True)

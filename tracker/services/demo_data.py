@@ -229,5 +229,21 @@ def load_demo_data(today: date | None = None) -> bool:
                    base + timedelta(days=28 * i), 9, 6, 12, "Dr. Sabine Roth", "Umweltbundesamt, Seminarraum 1")
         session_at(onboarding, f"Werkstatt {i + 1}", base + timedelta(days=14 + 28 * i), 10, 3, 20,
                    "Kemal Aydın", "Hochschule Anhalt, Raum 101")
+
+    # A session running right now, its sheet still open: HR staff trying the demo have a
+    # sheet to mark (every earlier session is closed, every later one has not started).
+    this_year = db.session.scalars(
+        select(TrainingSeries).where(TrainingSeries.title == f"Vielfaltsmontag {today.year}")
+    ).one()
+    starts = now.replace(second=0, microsecond=0) - timedelta(minutes=30)
+    running = TrainingSession(
+        series=this_year, title="Sondersitzung: Vielfalt im Gespräch", starts_at=starts,
+        ends_at=starts + timedelta(hours=2), enrolment_deadline=starts - timedelta(days=1),
+        capacity=15, seats_taken=0, waitlist_seq=0, trainer=TRAINERS[0],
+        location="Rathaus, Raum 2.14",
+    )
+    db.session.add(running)
+    for user in [staff[o.id][0] for o in orgs] + everyone[3::6][:9]:
+        enrol(running, user, EnrolmentState.ENROLLED, starts - timedelta(days=7))
     db.session.flush()
     return True
