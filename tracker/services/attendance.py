@@ -370,18 +370,6 @@ def _lock_sheet_enrolment(session_id: int, enrolment_id: int) -> None:
         raise _not_on_sheet()
 
 
-def _record(enrolment_id: int, old: str | None, new: str | None, actor: User, now: datetime):
-    db.session.add(
-        AttendanceChange(
-            enrolment_id=enrolment_id,
-            old_status=old,
-            new_status=new,
-            changed_by_id=actor.id,
-            changed_at=now,
-        )
-    )
-
-
 # A click writes with Core statements on the tables, built once: the ORM's unit of work cost
 # a third of a click (bench/, pyinstrument) for two rows whose values are all known here.
 _MARKS = AttendanceMark.__table__
@@ -410,6 +398,14 @@ def _update_mark_statement():
 @cache
 def _insert_change_statement():
     return insert(_CHANGES)
+
+
+def _record(enrolment_id: int, old: str | None, new: str | None, actor: User, now: datetime):
+    """The audit row of one change of a mark."""
+    core_execute(_insert_change_statement(), {
+        "enrolment_id": enrolment_id, "old_status": old, "new_status": new,
+        "changed_by_id": actor.id, "changed_at": now,
+    })
 
 
 def mark(
@@ -445,10 +441,7 @@ def mark(
             "b_enrolment_id": enrolment_id, "b_status": status, "b_marked_by_id": actor.id,
             "b_marked_at": now, "b_version": version_before + 1,
         })
-    core_execute(_insert_change_statement(), {
-        "enrolment_id": enrolment_id, "old_status": old, "new_status": status,
-        "changed_by_id": actor.id, "changed_at": now,
-    })
+    _record(enrolment_id, old, status, actor, now)
     row = replace(row, status=status, version=version_before + 1, marked_at=now,
                   marked_by=f"{actor.first_name} {actor.last_name}".strip())
     return MarkResult(enrolment_id, old, status, changed=True, overrode_other=overrode, row=row)
