@@ -159,3 +159,16 @@ class TestRateLimit:
         response = auth.login(user, "wrong-password")
         assert response.status_code == 429
         assert "Zu viele Versuche" in response.get_data(as_text=True)
+
+
+class TestAppWideRateLimit:
+    """tracker runs Flask-Limiter's hooks only for views with a limit (the login); a limit
+    configured for the whole app must still reach every page."""
+
+    @pytest.fixture
+    def app_settings(self):
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_DEFAULT": "2 per minute"}
+
+    def test_a_default_limit_applies_to_pages_without_their_own(self, client):
+        statuses = [client.get("/barrierefreiheit").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]

@@ -50,4 +50,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     from tracker.views import register_blueprints
 
     register_blueprints(app)
+    security.narrow_rate_limiter(app)
     return app

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
+from functools import cache
 
 from flask import Flask, has_request_context
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker.extensions import db
 
@@ -26,18 +29,6 @@ def write_transactions() -> Iterator[None]:
         yield
     finally:
         _immediate.reset(token)
-
-
-def core_execute(statement, params=None):
-    """Run a Core statement (a column select or a table write) on the session's connection.
-
-    session.execute wraps every statement in the ORM's execution layer: ~100 µs a statement
-    on top of Core's ~50 (bench/, measured on SQLite), which on the attendance sheet cost more
-    than the SQL. For statements whose results are plain rows the ORM adds nothing; pending
-    ORM changes are flushed first, as session.execute would."""
-    session = db.session()
-    session.flush()
-    return session.connection().execute(statement, params)
 
 
 def mark_request_as_writing(writing: bool) -> None:
@@ -69,7 +60,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - driver callback
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+        # Straight on the driver's connection: exec_driver_sql's execution context cost
+        # ~40 µs of every request that touches the database (bench/).
+        sql = "BEGIN IMMEDIATE" if _immediate.get() else "BEGIN"
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            driver_execute(conn, cursor, sql, ())
+        finally:
+            cursor.close()
 
 
 def init_app(app: Flask) -> None:
@@ -86,3 +84,152 @@ def init_app(app: Flask) -> None:
         from flask import request
 
         mark_request_as_writing(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+# --- prepared statements: the hot paths, straight on the driver ---------------------------
+
+
+def driver_execute(connection, cursor, sql: str, params) -> None:
+    """cursor.execute, announced to the engine's before_cursor_execute listeners when there
+    are any (the tests and bench/ count statements with one; SQL logging with echo=True does
+    not see these statements). Listeners cannot rewrite the statement here."""
+    listeners = connection.dispatch.before_cursor_execute
+    if listeners:
+        listeners(connection, cursor, sql, params, None, False)
+    cursor.execute(sql, params)
+
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run on the driver's cursor.
+
+    For the statements of every click and every page view (the user of each request, the
+    attendance click). Connection.execute costs ~50-80 µs a statement in SQLAlchemy's
+    execution context and result set-up on top of ~5 µs in the driver (bench/, pyinstrument),
+    and the compiled form of a fixed statement never changes. This keeps what SQLAlchemy
+    gives these statements: the SQL of the dialect (FOR UPDATE on PostgreSQL only, the
+    parameter style), the bind and result processing of each column's type (datetimes as
+    text on SQLite), and the session's transaction (the statement runs on the session's
+    connection, after a flush, as session.execute would).
+
+    Parameters are named by their bindparam names. IN over constants must use literal()
+    elements (one placeholder each), not an expanding list."""
+
+    __slots__ = ("statement", "_forms")
+
+    def __init__(self, statement) -> None:
+        self.statement = statement
+        self._forms: dict[str, tuple] = {}
+
+    def _form(self, dialect) -> tuple:
+        form = self._forms.get(dialect.name)
+        if form is None:
+            form = self._forms[dialect.name] = self._compile(dialect)
+        return form
+
+    def _compile(self, dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect)
+        if compiled.has_out_parameters or getattr(compiled, "_post_compile_expanded_state", None):
+            raise ValueError("Prepared supports plain statements only")
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("IN over constants needs literal() elements in a Prepared statement")
+        defaults = compiled.construct_params(_check=False)
+        processors = {}
+        for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors[name] = process
+        order = tuple(compiled.positiontup or ()) if dialect.positional else None
+        results = None
+        if self.statement.is_select:
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            )
+            if not any(results):
+                results = None
+        return compiled.string, defaults, processors, order, results
+
+    def _run(self, params: dict):
+        session = db.session()
+        session.flush()
+        connection = session.connection()
+        sql, defaults, processors, order, results = self._form(connection.dialect)
+        values = {**defaults, **params} if defaults else params
+        if processors:
+            values = {
+                key: (processors[key](value) if key in processors else value)
+                for key, value in values.items()
+            }
+        cursor = connection.connection.driver_connection.cursor()
+        driver_execute(
+            connection, cursor, sql, [values[name] for name in order] if order is not None else values
+        )
+        return cursor, results
+
+    def rows(self, params: dict | None = None) -> list[tuple]:
+        cursor, results = self._run(params or {})
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        if results is None:
+            return fetched
+        return [
+            tuple(value if process is None else process(value)
+                  for process, value in zip(results, row, strict=True))
+            for row in fetched
+        ]
+
+    def first(self, params: dict | None = None) -> tuple | None:
+        found = self.rows(params)
+        return found[0] if found else None
+
+    def execute(self, params: dict | None = None) -> int:
+        """An INSERT, UPDATE or DELETE; returns the number of rows it touched."""
+        cursor, _results = self._run(params or {})
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+
+def persistent(model, values) -> object:
+    """An instance of `model` from a row of all its mapped columns (in mapper order), put in
+    the session as if the ORM had loaded it: ~3 times cheaper than a query through the ORM
+    for the objects every request loads (its user). Attributes that are not columns (its
+    relationships) load lazily as usual, or are set with set_committed_value."""
+    mapper = inspect(model)
+    identity = db.session.identity_map.get(
+        mapper.identity_key_from_primary_key([values[i] for i in _pk_positions(mapper)])
+    )
+    if identity is not None:
+        # Loaded before in this session: as the ORM does, fill in what was expired (by a
+        # commit) from the row, and leave loaded and changed attributes as they are.
+        unloaded = inspect(identity).unloaded
+        for key, value in zip(_column_keys(mapper), values, strict=True):
+            if key in unloaded:
+                set_committed_value(identity, key, value)
+        return identity
+    instance = mapper.class_manager.new_instance()
+    instance.__dict__.update(zip(_column_keys(mapper), values, strict=True))
+    make_transient_to_detached(instance)
+    db.session.add(instance)
+    return instance
+
+
+@cache
+def _column_keys(mapper) -> tuple[str, ...]:
+    return tuple(attribute.key for attribute in mapper.column_attrs)
+
+
+@cache
+def _pk_positions(mapper) -> tuple[int, ...]:
+    keys = _column_keys(mapper)
+    return tuple(keys.index(mapper.get_property_by_column(c).key) for c in mapper.primary_key)
+
+
+@cache
+def columns_of(model) -> tuple:
+    """The table columns of `model`'s mapped attributes, in the order persistent() reads."""
+    return tuple(attribute.columns[0] for attribute in inspect(model).column_attrs)

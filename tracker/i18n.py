@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -120,16 +121,28 @@ def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
     return pattern.apply(day, locale)
 
 
+def time_formatter(fmt: str = "short") -> Callable[[datetime | None], str]:
+    """format_time with the request's locale and pattern looked up once, for lists that
+    print a time per row (the attendance sheet)."""
+    locale = current_locale()
+    pattern = _pattern("time", fmt, locale)
+    fast = _STRFTIME.get(pattern.pattern)
+
+    def format_one(value: datetime | None) -> str:
+        if not value:
+            return ""
+        value = _localised(value)
+        if fast:
+            return value.strftime(fast)
+        return pattern.apply(value.timetz(), locale, reference_date=value.date())
+
+    return format_one
+
+
 def format_time(value: datetime | None, fmt: str = "short") -> str:
     if not value:
         return ""
-    locale = current_locale()
-    value = _localised(value)
-    pattern = _pattern("time", fmt, locale)
-    fast = _STRFTIME.get(pattern.pattern)
-    if fast:
-        return value.strftime(fast)
-    return pattern.apply(value.timetz(), locale, reference_date=value.date())
+    return time_formatter(fmt)(value)
 
 
 def format_datetime(value: datetime | None, fmt: str = "medium") -> str:

@@ -9,8 +9,9 @@ from typing import TypeVar
 from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from tracker.database import Prepared, columns_of, persistent
 from tracker.extensions import db
 from tracker.models import Role, TrainingSeries, TrainingSession, User, series_coordinator
 
@@ -174,21 +175,25 @@ def can_export_organisation(user: User, organisation_id: int | None) -> bool:
 
 
 @cache
-def _session_with_series():
-    # Every check on a session looks at its series; one statement, built once per process.
-    return (
-        select(TrainingSession)
-        .options(joinedload(TrainingSession.series))
+def _session_with_series() -> Prepared:
+    # Every check on a session looks at its series: one statement, compiled once per process
+    # and run on the driver; the objects go into the session as if the ORM had loaded them
+    # (tracker.database.persistent: ~100 µs less on every attendance click, bench/).
+    return Prepared(
+        select(*columns_of(TrainingSession), *columns_of(TrainingSeries))
+        .join(TrainingSeries, TrainingSeries.id == TrainingSession.series_id)
         .where(TrainingSession.id == bindparam("session_id"))
     )
 
 
 def get_session_or_404(session_id: int) -> TrainingSession:
-    session = db.session.execute(
-        _session_with_series(), {"session_id": session_id}
-    ).scalar_one_or_none()
-    if session is None:
+    row = _session_with_series().first({"session_id": session_id})
+    if row is None:
         abort(404)
+    split = len(columns_of(TrainingSession))
+    session = persistent(TrainingSession, row[:split])
+    if "series" not in session.__dict__:
+        set_committed_value(session, "series", persistent(TrainingSeries, row[split:]))
     return session
 
 

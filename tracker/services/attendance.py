@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, case, exc, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, exc, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tracker.database import core_execute
+from tracker.database import Prepared
 from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.models import (
@@ -129,9 +129,15 @@ class HistoryEntry:
 
 
 # --- reading the sheet (each a single statement, whatever the number of participants) ---
-# The statements are built once per process (functools.cache) with bound parameters: building
-# a select and computing its cache key cost more than running it on SQLite (bench/, profiled
-# with pyinstrument), and these run on every click of the attendance sheet.
+# The statements of the sheet and the click are built and compiled once per process
+# (tracker.database.Prepared) and run on the driver: building a select, its cache key and
+# SQLAlchemy's execution context cost more than running it on SQLite (bench/, profiled with
+# pyinstrument), and these run on every click of the attendance sheet.
+
+
+def _on_sheet():
+    # One placeholder per state (Prepared statements take no expanding IN lists).
+    return Enrolment.state.in_([literal(state) for state in SHEET_STATES])
 
 
 @cache
@@ -158,27 +164,24 @@ def _rows_statement():
         .join(Organisation, Organisation.id == Enrolment.organisation_id)
         .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
         .outerjoin(marker, marker.id == AttendanceMark.marked_by_id)
-        .where(
-            Enrolment.session_id == bindparam("session_id"),
-            Enrolment.state.in_(SHEET_STATES),
-        )
+        .where(Enrolment.session_id == bindparam("session_id"), _on_sheet())
     )
 
 
 @cache
-def _sheet_rows_statement():
+def _sheet_rows_statement() -> Prepared:
     # Enrolled people by name, then walk-ins by name (as on paper).
-    return _rows_statement().order_by(
-        case((Enrolment.state == EnrolmentState.WALK_IN.value, 1), else_=0),
+    return Prepared(_rows_statement().order_by(
+        case((Enrolment.state == literal(EnrolmentState.WALK_IN.value), 1), else_=0),
         User.last_name,
         User.first_name,
         Enrolment.id,
-    )
+    ))
 
 
 @cache
-def _sheet_row_statement():
-    return _rows_statement().where(Enrolment.id == bindparam("enrolment_id"))
+def _sheet_row_statement() -> Prepared:
+    return Prepared(_rows_statement().where(Enrolment.id == bindparam("enrolment_id")))
 
 
 def _to_row(r) -> SheetRow:
@@ -202,15 +205,13 @@ def _to_row(r) -> SheetRow:
 
 def sheet_rows(session_id: int) -> list[SheetRow]:
     """Everyone on the sheet: enrolled people by name, then walk-ins by name (as on paper)."""
-    rows = core_execute(_sheet_rows_statement(), {"session_id": session_id})
+    rows = _sheet_rows_statement().rows({"session_id": session_id})
     return [_to_row(r) for r in rows]
 
 
 def sheet_row(session_id: int, enrolment_id: int) -> SheetRow:
     """One row of the sheet, or a German 404 when the enrolment is not on this sheet."""
-    r = core_execute(
-        _sheet_row_statement(), {"session_id": session_id, "enrolment_id": enrolment_id}
-    ).first()
+    r = _sheet_row_statement().first({"session_id": session_id, "enrolment_id": enrolment_id})
     if r is None:
         raise _not_on_sheet()
     return _to_row(r)
@@ -221,8 +222,8 @@ def _count_where(condition):
 
 
 @cache
-def _counts_statement():
-    return (
+def _counts_statement() -> Prepared:
+    return Prepared(
         select(
             func.count(Enrolment.id),
             _count_where(is_participation()),
@@ -231,18 +232,13 @@ def _counts_statement():
         )
         .select_from(Enrolment)
         .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
-        .where(
-            Enrolment.session_id == bindparam("session_id"),
-            Enrolment.state.in_(SHEET_STATES),
-        )
+        .where(Enrolment.session_id == bindparam("session_id"), _on_sheet())
     )
 
 
 def sheet_counts(session_id: int) -> Counts:
     """present / excused / absent / total in one aggregate query; open is the rest."""
-    total, present, excused, absent = core_execute(
-        _counts_statement(), {"session_id": session_id}
-    ).one()
+    total, present, excused, absent = _counts_statement().first({"session_id": session_id})
     return Counts(total=int(total), present=int(present), excused=int(excused), absent=int(absent))
 
 
@@ -336,8 +332,8 @@ def marking_refusal(
 
 
 @cache
-def _closed_at_statement():
-    return (
+def _closed_at_statement() -> Prepared:
+    return Prepared(
         select(TrainingSession.closed_at)
         .where(TrainingSession.id == bindparam("session_id"))
         .with_for_update(read=True)
@@ -348,7 +344,8 @@ def ensure_may_mark(actor: User, session: TrainingSession, now: datetime | None 
     # Read closed_at afresh and, on PostgreSQL, hold a share lock on the session row until the
     # commit: closing (an UPDATE of that row) then waits for marks in flight, and a mark that
     # starts after the close sees it.
-    fresh = core_execute(_closed_at_statement(), {"session_id": session.id}).scalar_one()
+    # The session row was read in this transaction and sessions are never deleted.
+    (fresh,) = _closed_at_statement().first({"session_id": session.id})
     set_committed_value(session, "closed_at", fresh)
     refusal = marking_refusal(actor, session, now)
     if refusal is not None:
@@ -356,8 +353,8 @@ def ensure_may_mark(actor: User, session: TrainingSession, now: datetime | None 
 
 
 @cache
-def _lock_statement():
-    return (
+def _lock_statement() -> Prepared:
+    return Prepared(
         select(Enrolment.session_id, Enrolment.state)
         .where(Enrolment.id == bindparam("enrolment_id"))
         .with_for_update()
@@ -365,8 +362,8 @@ def _lock_statement():
 
 
 def _lock_sheet_enrolment(session_id: int, enrolment_id: int) -> None:
-    row = core_execute(_lock_statement(), {"enrolment_id": enrolment_id}).first()
-    if row is None or row.session_id != session_id or row.state not in SHEET_STATES:
+    row = _lock_statement().first({"enrolment_id": enrolment_id})
+    if row is None or row[0] != session_id or row[1] not in SHEET_STATES:
         raise _not_on_sheet()
 
 
@@ -376,14 +373,19 @@ _MARKS = AttendanceMark.__table__
 _CHANGES = AttendanceChange.__table__
 
 
-@cache
-def _insert_mark_statement():
-    return insert(_MARKS)
+def _insert(table, *names: str) -> Prepared:
+    return Prepared(insert(table).values({name: bindparam(name) for name in names}))
 
 
 @cache
-def _update_mark_statement():
-    return (
+def _insert_mark_statement() -> Prepared:
+    return _insert(_MARKS, "enrolment_id", "session_id", "status", "marked_by_id", "marked_at",
+                   "version")
+
+
+@cache
+def _update_mark_statement() -> Prepared:
+    return Prepared(
         update(_MARKS)
         .where(_MARKS.c.enrolment_id == bindparam("b_enrolment_id"))
         .values(
@@ -396,13 +398,14 @@ def _update_mark_statement():
 
 
 @cache
-def _insert_change_statement():
-    return insert(_CHANGES)
+def _insert_change_statement() -> Prepared:
+    return _insert(_CHANGES, "enrolment_id", "old_status", "new_status", "changed_by_id",
+                   "changed_at")
 
 
 def _record(enrolment_id: int, old: str | None, new: str | None, actor: User, now: datetime):
     """The audit row of one change of a mark."""
-    core_execute(_insert_change_statement(), {
+    _insert_change_statement().execute({
         "enrolment_id": enrolment_id, "old_status": old, "new_status": new,
         "changed_by_id": actor.id, "changed_at": now,
     })
@@ -432,12 +435,12 @@ def mark(
         return MarkResult(enrolment_id, old, status, changed=False, overrode_other=overrode,
                           row=row)
     if old is None:
-        core_execute(_insert_mark_statement(), {
+        _insert_mark_statement().execute({
             "enrolment_id": enrolment_id, "session_id": session.id, "status": status,
             "marked_by_id": actor.id, "marked_at": now, "version": 1,
         })
     else:
-        core_execute(_update_mark_statement(), {
+        _update_mark_statement().execute({
             "b_enrolment_id": enrolment_id, "b_status": status, "b_marked_by_id": actor.id,
             "b_marked_at": now, "b_version": version_before + 1,
         })

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from types import MappingProxyType
 
 from flask import (
     Blueprint,
@@ -17,15 +20,15 @@ from flask import (
 )
 from flask_babel import ngettext
 from flask_login import current_user, login_required
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from tracker.extensions import db
+from tracker.i18n import current_locale, time_formatter
 from tracker.i18n import gettext as _
 from tracker.models import TrainingSession, User, utcnow
-from tracker.security import database_id
+from tracker.security import database_id, form_csrf_token
 from tracker.services import access
 from tracker.services import attendance as service
 from tracker.timeutil import local_day_bounds, to_local
@@ -56,6 +59,9 @@ class SheetView:
     mark_url: Callable[[int], Markup]
     history_url: Callable[[int], Markup]
     labels: Mapping[str | None, Markup]
+    # "von %(name)s" (the history link's hidden text): Markup escapes the name it is given.
+    history_of: Markup
+    time: Callable[[datetime | None], str]
     buttons: tuple[tuple[str, str], ...] = (
         ("present", "a 1"), ("excused", "e 2"), ("absent", "u 3"),
     )
@@ -72,17 +78,25 @@ def _escaped_url(build: Callable[[int], str]) -> Callable[[int], Markup]:
     return lambda row_id: escape(build(row_id))
 
 
-def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
+@lru_cache(maxsize=8)
+def _labels(locale: str) -> Mapping[str | None, Markup]:
+    # The catalogue does not change while the process runs: translated once per language.
     labels = {status: service.status_label(status) for status in (None, *service.STATUSES)}
     labels.update(walk_in=_("spontan"), from_waitlist=_("von der Warteliste"), history=_("Verlauf"))
+    return MappingProxyType({key: escape(text) for key, text in labels.items()})
+
+
+def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
     return SheetView(
         may_mark=may_mark,
-        csrf_token=escape(generate_csrf()) if may_mark else Markup(""),
+        csrf_token=escape(form_csrf_token()) if may_mark else Markup(""),
         mark_url=_escaped_url(id_url("attendance.mark", "enrolment_id", session_id=session_id)),
         history_url=_escaped_url(
             id_url("attendance.history", "enrolment_id", session_id=session_id)
         ),
-        labels={key: escape(text) for key, text in labels.items()},
+        labels=_labels(current_locale()),
+        history_of=escape(_("von %(name)s")),
+        time=time_formatter("short"),
     )
 
 
