@@ -12,7 +12,6 @@ from flask import (
     Blueprint,
     abort,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -39,13 +38,6 @@ bp = Blueprint("attendance", __name__, url_prefix="/anwesenheit")
 
 PER_PAGE = 20
 UPCOMING = 5
-
-
-def _vary(body: str):
-    """The same URL answers a page or a fragment: caches must keep them apart."""
-    response = make_response(body)
-    response.vary.add("HX-Request")
-    return response
 
 
 @dataclass(frozen=True)
@@ -182,7 +174,7 @@ def _sheet_context(session: TrainingSession) -> dict:
 @login_required
 def sheet(session_id: int):
     session = _load_session(session_id)
-    return _vary(render_template("attendance/sheet.html", **_sheet_context(session)))
+    return render_template("attendance/sheet.html", **_sheet_context(session))
 
 
 @bp.post("/termine/<int:session_id>/eintraege/<int:enrolment_id>")
@@ -219,15 +211,13 @@ def mark(session_id: int, enrolment_id: int):
             status=service.status_label(row.status),
         )
     if is_partial():
-        return _vary(
-            render_template(
-                "attendance/_mark_response.html",
-                row=row,
-                sheet=_sheet_view(session_id, may_mark=True),
-                counts=counts,
-                announcement=message,
-                notice=notice,
-            )
+        return render_template(
+            "attendance/_mark_response.html",
+            row=row,
+            sheet=_sheet_view(session_id, may_mark=True),
+            counts=counts,
+            announcement=message,
+            notice=notice,
         )
     flash(message, "success")
     if notice:
@@ -248,14 +238,12 @@ def mark_all_present(session_id: int):
     else:
         message = _("Es gab keine offenen Einträge.")
     if is_partial():
-        return _vary(
-            render_template(
-                "attendance/_rows_response.html",
-                rows=service.sheet_rows(session_id),
-                sheet=_sheet_view(session_id, may_mark=True),
-                counts=service.sheet_counts(session_id),
-                announcement=message,
-            )
+        return render_template(
+            "attendance/_rows_response.html",
+            rows=service.sheet_rows(session_id),
+            sheet=_sheet_view(session_id, may_mark=True),
+            counts=service.sheet_counts(session_id),
+            announcement=message,
         )
     flash(message, "success")
     return redirect(_sheet_url(session_id), code=303)
@@ -267,19 +255,17 @@ def search(session_id: int):
     session = _load_session(session_id)
     q = request.args.get("q", "")
     hits, more = service.search_people(session, q)
-    return _vary(
-        render_page_or_fragment(
-            "attendance/search.html",
-            "attendance/_search_results.html",
-            session=session,
-            session_id=session_id,
-            q=q,
-            hits=hits,
-            more=more,
-            too_short=len(" ".join(q.split())) < service.SEARCH_MIN_CHARS,
-            min_chars=service.SEARCH_MIN_CHARS,
-            may_mark=service.marking_refusal(current_user, session) is None,
-        )
+    return render_page_or_fragment(
+        "attendance/search.html",
+        "attendance/_search_results.html",
+        session=session,
+        session_id=session_id,
+        q=q,
+        hits=hits,
+        more=more,
+        too_short=len(" ".join(q.split())) < service.SEARCH_MIN_CHARS,
+        min_chars=service.SEARCH_MIN_CHARS,
+        may_mark=service.marking_refusal(current_user, session) is None,
     )
 
 
@@ -295,16 +281,14 @@ def add_walk_in(session_id: int):
         "%(name)s wurde spontan hinzugefügt und als anwesend erfasst.", name=row.full_name
     )
     if is_partial():
-        return _vary(
-            render_template(
-                "attendance/_walk_in_response.html",
-                row=row,
-                session_id=session_id,
-                sheet=_sheet_view(session_id, may_mark=True),
-                counts=service.sheet_counts(session_id),
-                announcement=message,
-                added_message=message,
-            )
+        return render_template(
+            "attendance/_walk_in_response.html",
+            row=row,
+            session_id=session_id,
+            sheet=_sheet_view(session_id, may_mark=True),
+            counts=service.sheet_counts(session_id),
+            announcement=message,
+            added_message=message,
         )
     flash(message, "success")
     return redirect(_sheet_url(session_id, enrolment_id), code=303)
@@ -315,15 +299,13 @@ def add_walk_in(session_id: int):
 def history(session_id: int, enrolment_id: int):
     session = _load_session(session_id)
     row = service.sheet_row(session_id, enrolment_id)
-    return _vary(
-        render_page_or_fragment(
-            "attendance/history.html",
-            "attendance/_history.html",
-            session=session,
-            row=row,
-            entries=service.history(session_id, enrolment_id),
-            label=service.status_label,
-        )
+    return render_page_or_fragment(
+        "attendance/history.html",
+        "attendance/_history.html",
+        session=session,
+        row=row,
+        entries=service.history(session_id, enrolment_id),
+        label=service.status_label,
     )
 
 

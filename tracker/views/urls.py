@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from flask import Flask, has_request_context, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 
 from tracker.security import MAX_DATABASE_ID
 
@@ -20,7 +20,7 @@ _MARKER = str(MAX_DATABASE_ID)
 
 def id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
     """A function id -> url_for(endpoint, **values, **{name: id}) for positive integer ids."""
-    url = url_for(endpoint, **values, **{name: MAX_DATABASE_ID})
+    url = remembered_url_for(endpoint, **values, **{name: MAX_DATABASE_ID})
     head, found, tail = url.rpartition(_MARKER)
     if not found:  # pragma: no cover - every id route puts the id in the path
         raise ValueError(f"{endpoint} does not show {name} in its URL")
@@ -31,8 +31,22 @@ def id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
     return build
 
 
+def remembered_url_for(endpoint: str, **values) -> str:
+    """url_for, remembered per app (see init_app); for templates and id_url."""
+    if "_external" in values or "_scheme" in values or not has_request_context():
+        return url_for(endpoint, **values)
+    blueprint = request.blueprint if endpoint.startswith(".") else None
+    try:
+        key = tuple(values.items())  # in order: extra values become the query string
+        return current_app.extensions["tracker_urls"](
+            request.script_root, blueprint, endpoint, key
+        )
+    except (TypeError, KeyError):  # an unhashable value; an app without init_app
+        return url_for(endpoint, **values)
+
+
 def init_app(app: Flask) -> None:
-    """Templates build URLs through a per-app memory of url_for.
+    """Templates (and id_url) build URLs through a per-app memory of url_for.
 
     A page's layout alone asks for a dozen URLs that never change (stylesheets, scripts, the
     navigation), ~12 µs each through url_for (bench/). A URL built without _external depends
@@ -44,14 +58,5 @@ def init_app(app: Flask) -> None:
     def remembered(_script_root: str, _blueprint: str | None, endpoint: str, items: tuple) -> str:
         return url_for(endpoint, **dict(items))
 
-    def template_url_for(endpoint: str, **values) -> str:
-        if "_external" in values or "_scheme" in values or not has_request_context():
-            return url_for(endpoint, **values)
-        blueprint = request.blueprint if endpoint.startswith(".") else None
-        try:
-            key = tuple(values.items())  # in order: extra values become the query string
-            return remembered(request.script_root, blueprint, endpoint, key)
-        except TypeError:  # an unhashable value
-            return url_for(endpoint, **values)
-
-    app.jinja_env.globals["url_for"] = template_url_for
+    app.extensions["tracker_urls"] = remembered
+    app.jinja_env.globals["url_for"] = remembered_url_for
