@@ -29,10 +29,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         config.ENV_NAME = app.config.get("ENV_NAME", config.ENV_NAME)
     config.check()
 
+    from tracker import cli, database, errors, i18n, security
+
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.sqlite_engine_options(
+            app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        )
 
-    from tracker import cli, database, errors, i18n, security
     from tracker.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     db.init_app(app)

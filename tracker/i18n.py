@@ -16,6 +16,8 @@ from babel.dates import (
 )
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, session
 from flask_babel import format_decimal, get_locale, get_translations
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from tracker.extensions import babel
 from tracker.timeutil import to_local
@@ -41,9 +43,9 @@ def select_locale() -> str:
 
 
 def translations():
-    """The catalogue of the current request's language, looked up once per language and
-    process (Flask-Babel keeps it that long as well; the lookup itself cost ~40 µs of every
-    request that translates anything, bench/)."""
+    """The catalogue of the current request's language: looked up once per language and
+    process (Flask-Babel keeps it that long as well; the lookup cost ~40 µs of every request
+    that translates anything, bench/) and kept on the request."""
     if not has_request_context():
         if not has_app_context():
             return get_translations()  # Flask-Babel's fallback: no translation
@@ -51,14 +53,61 @@ def translations():
         if found is None:
             found = g._tracker_translations = get_translations()
         return found
+    holder = request._get_current_object()
+    found = holder.__dict__.get("_tracker_translations")
+    if found is not None:
+        return found
     locale = select_locale()
     catalogues = current_app.extensions.setdefault("tracker_catalogues", {})
     found = catalogues.get(locale)
     if found is None:
         found = get_translations()
-        if str(get_locale()) == locale:  # Flask-Babel's locale of this request agrees
-            catalogues[locale] = found
+        if str(get_locale()) != locale:  # Flask-Babel's locale of this request disagrees
+            return found
+        catalogues[locale] = found
+    holder._tracker_translations = found
     return found
+
+
+# --- gettext in templates -------------------------------------------------------------------
+# Jinja's own newstyle callables reach the catalogue through three layers of context calls
+# (~11 µs per {{ _("...") }}, bench/: 45 of them on the attendance sheet). These do the same
+# with one: translated text is Markup where autoescaping is on, and is always a format
+# string filled with the keyword arguments (num for plurals, context for pgettext), as
+# jinja2.ext's newstyle gettext does.
+
+
+def _filled(context, text: str, variables: dict) -> str:
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables if variables or "%" in text else text
+
+
+@pass_context
+def template_gettext(__context, __string: str, **variables) -> str:
+    return _filled(__context, translations().ugettext(__string), variables)
+
+
+@pass_context
+def template_ngettext(__context, __singular: str, __plural: str, __num: int, **variables) -> str:
+    variables.setdefault("num", __num)
+    return _filled(__context, translations().ungettext(__singular, __plural, __num), variables)
+
+
+@pass_context
+def template_pgettext(__context, __string_ctx: str, __string: str, **variables) -> str:
+    variables.setdefault("context", __string_ctx)
+    return _filled(__context, translations().upgettext(__string_ctx, __string), variables)
+
+
+@pass_context
+def template_npgettext(
+    __context, __string_ctx: str, __singular: str, __plural: str, __num: int, **variables
+) -> str:
+    variables.setdefault("context", __string_ctx)
+    variables.setdefault("num", __num)
+    text = translations().unpgettext(__string_ctx, __singular, __plural, __num)
+    return _filled(__context, text, variables)
 
 
 def current_locale() -> str:
@@ -174,12 +223,20 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else ""
 
+    # The i18n extension stays for {% trans %}; it finds these under the same names.
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: translations().ugettext(s),
         ngettext=lambda s, p, n: translations().ungettext(s, p, n),
         newstyle=True,
         pgettext=lambda c, s: translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
+    app.jinja_env.globals.update(
+        _=template_gettext,
+        gettext=template_gettext,
+        ngettext=template_ngettext,
+        pgettext=template_pgettext,
+        npgettext=template_npgettext,
     )
 
     @app.context_processor

@@ -57,6 +57,9 @@ class SheetView:
     buttons: tuple[tuple[str, str], ...] = (
         ("present", "a 1"), ("excused", "e 2"), ("absent", "u 3"),
     )
+    # A sheet renders the buttons of each status once and stamps a row's id in for this.
+    statuses: tuple[str | None, ...] = (None, *service.STATUSES)
+    row_marker: str = "__row__"
     # Status as text in a badge, never colour alone; the colour only repeats it.
     badge_kinds: Mapping[str | None, str] = field(default_factory=lambda: BADGE_KINDS)
     status_classes: Mapping[str | None, str] = field(default_factory=lambda: STATUS_CLASSES)
