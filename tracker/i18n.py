@@ -85,7 +85,16 @@ def _filled(context, text: str, variables: dict) -> str:
 
 @pass_context
 def template_gettext(__context, __string: str, **variables) -> str:
-    return _filled(__context, translations().ugettext(__string), variables)
+    catalogue = translations()
+    if variables or not __context.eval_ctx.autoescape:
+        return _filled(__context, catalogue.ugettext(__string), variables)
+    # The common case, a text without placeholders on an escaped page: the same Markup for
+    # every request in this language, kept with the catalogue.
+    memo = catalogue.__dict__.setdefault("_tracker_markup", {})
+    found = memo.get(__string)
+    if found is None:
+        found = memo[__string] = _filled(__context, catalogue.ugettext(__string), variables)
+    return found
 
 
 @pass_context

@@ -194,7 +194,8 @@ def mark(session_id: int, enrolment_id: int):
     # The counts for the htmx answer are read in the same transaction, before the commit:
     # one small aggregate, where a read after the commit would check a connection out of
     # the pool again and begin a second transaction. Rendering still happens after the commit.
-    counts = service.sheet_counts(session_id) if is_partial() else None
+    partial = is_partial()
+    counts = service.sheet_counts(session_id) if partial else None
     db.session.commit()
     row = result.row
     if result.changed:
@@ -213,7 +214,7 @@ def mark(session_id: int, enrolment_id: int):
             name=row.full_name,
             status=service.status_label(row.status),
         )
-    if is_partial():
+    if partial:
         return render_template(
             "attendance/_mark_response.html",
             row=row,

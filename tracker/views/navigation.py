@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, request, url_for
+from flask import Flask, request
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from tracker.i18n import gettext as _
 from tracker.models import Role
 from tracker.services.access import can_use_attendance
+from tracker.views.urls import remembered_url_for
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def main_navigation() -> list[NavItem]:
         if not allowed:
             continue
         try:
-            url = url_for(endpoint)
+            url = remembered_url_for(endpoint)
         except BuildError:
             continue  # the area has no pages yet
         items.append(NavItem(label, url, current_area == endpoint.split(".")[0]))
