@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
+from typing import ClassVar
 
 from flask import (
     Blueprint,
@@ -57,9 +58,11 @@ class SheetView:
     buttons: tuple[tuple[str, str], ...] = (
         ("present", "a 1"), ("excused", "e 2"), ("absent", "u 3"),
     )
-    # A sheet renders the buttons of each status once and stamps a row's id in for this.
+    # A sheet renders each status's form once and stamps a row's id and version in for these.
+    mark_url_stamp: Markup = Markup("")
     statuses: tuple[str | None, ...] = (None, *service.STATUSES)
-    row_marker: str = "__row__"
+    row_marker: ClassVar[str] = "__row__"
+    version_marker: ClassVar[str] = "__version__"
     # Status as text in a badge, never colour alone; the colour only repeats it.
     badge_kinds: Mapping[str | None, str] = field(default_factory=lambda: BADGE_KINDS)
     status_classes: Mapping[str | None, str] = field(default_factory=lambda: STATUS_CLASSES)
@@ -82,10 +85,12 @@ def _labels(locale: str) -> Mapping[str | None, Markup]:
 
 
 def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
+    mark_url = id_url("attendance.mark", "enrolment_id", session_id=session_id)
     return SheetView(
         may_mark=may_mark,
         csrf_token=escape(form_csrf_token()) if may_mark else Markup(""),
-        mark_url=_escaped_url(id_url("attendance.mark", "enrolment_id", session_id=session_id)),
+        mark_url=_escaped_url(mark_url),
+        mark_url_stamp=escape(mark_url.with_marker(SheetView.row_marker)),
         history_url=_escaped_url(
             id_url("attendance.history", "enrolment_id", session_id=session_id)
         ),

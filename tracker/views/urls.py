@@ -28,6 +28,8 @@ def id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
     def build(row_id: int) -> str:
         return f"{head}{int(row_id)}{tail}"
 
+    # The same URL with a text in place of the id (for markup rendered once and stamped).
+    build.with_marker = lambda marker: f"{head}{marker}{tail}"  # type: ignore[attr-defined]
     return build
 
 
