@@ -249,3 +249,44 @@ def test_a_foreign_referer_is_never_a_target_after_login(client):
     login_page = response.headers["Location"]
     response = client.post(login_page, data={"email": user.email, "password": factories.PASSWORD})
     assert response.headers["Location"] == "/"
+
+
+# --- remembered cookies (tracker.security.RememberingSessionInterface) ----------------------
+
+
+def test_a_remembered_cookie_still_expires_with_the_session_lifetime(client, auth, monkeypatch):
+    import time as clock
+
+    user = factories.user()
+    auth.login(user)
+    assert client.get("/meine-schulungen/").status_code == 200  # the cookie is now remembered
+    signed = clock.time()
+    # The same cookie, presented after the session's lifetime (12 h): a new, empty session.
+    monkeypatch.setattr("tracker.security.time.time", lambda: signed + 13 * 3600)
+    response = client.get("/meine-schulungen/")
+    assert response.status_code == 302 and "/anmelden" in response.headers["Location"]
+
+
+def test_a_changed_cookie_is_checked_again_and_refused(client, auth):
+    user = factories.user()
+    auth.login(user)
+    assert client.get("/meine-schulungen/").status_code == 200
+    value = client.get_cookie("tracker_session").value
+    forged = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+    client.set_cookie("tracker_session", forged)
+    response = client.get("/meine-schulungen/")
+    assert response.status_code == 302 and "/anmelden" in response.headers["Location"]
+
+
+def test_each_request_gets_its_own_copy_of_a_remembered_session(app, client, auth):
+    user = factories.user()
+    auth.login(user)
+    cookie = client.get_cookie("tracker_session").value
+    interface = app.session_interface
+    with app.test_request_context(headers={"Cookie": f"tracker_session={cookie}"}):
+        from flask import request
+
+        first = interface.open_session(app, request)
+        first["_flashes"] = [("info", "nur hier")]
+        second = interface.open_session(app, request)
+    assert "_flashes" not in second and second["_user_id"] == first["_user_id"]
