@@ -188,6 +188,9 @@ def test_the_apps_sqlite_connections_queue_and_release_their_turn(app, db, clien
     raw = db.engine.raw_connection()
     try:
         assert isinstance(raw.driver_connection, QueuedWritersConnection)
+        # SQLite's own checkpoint would run inside commit(), holding the turn: switched off,
+        # the connection checkpoints after its turn instead.
+        assert raw.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
     finally:
         raw.close()
     db.session.remove()

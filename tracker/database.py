@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -49,40 +50,63 @@ def _reads_after_commit(_session) -> None:
         mark_request_as_writing(False)
 
 
+_turns_guard = threading.Lock()
+_process_turns: dict[str, threading.Lock] = {}
+
+
+def _process_turn(path: str) -> threading.Lock:
+    with _turns_guard:
+        return _process_turns.setdefault(path, threading.Lock())
+
+
 class QueuedWritersConnection(sqlite3.Connection):
-    """A SQLite connection whose write transactions first wait their turn at a file lock.
+    """A SQLite connection whose write transactions first wait their turn.
 
     SQLite lets one writer in at a time; another one waits in SQLite's busy handler, which
     sleeps 1, 2, 5, 10 ... ms between looks, far longer than a click holds the lock (bench/:
-    with two gunicorn workers marking attendance, a fifth of a core sat idle). Writers of
-    every process on the database first take an exclusive flock on
-    `<database>-writers.lock`, looking every 0.1 ms, and let go when their transaction ends,
-    so the next writer starts almost at once. The lock only orders writers: SQLite's locking
-    stays in charge of correctness, and a writer that found no turn within 30 s goes on to
-    SQLite's busy timeout as before, so this can cost time, never a write."""
+    with two gunicorn workers marking attendance, a fifth of a core sat idle). Here a writer
+    first takes its process's turn for the database (a lock, so threads wait without
+    spinning), then the exclusive flock on `<database>-writers.lock` that orders the
+    processes, looking every 0.1 ms; both are let go when the transaction ends, so the next
+    writer starts almost at once. This only orders writers: SQLite's locking stays in charge
+    of correctness, and a writer without a turn after 30 s goes on to SQLite's own busy
+    timeout as before, so the queue can cost time, never a write.
+
+    Checkpoints: SQLite's automatic checkpoint runs inside commit(), so its fsync would
+    hold the turn; it is switched off for these connections (see _configure_sqlite) and
+    every CHECKPOINT_EVERY commits a connection checkpoints (PASSIVE) after its turn."""
 
     WAIT_SECONDS = 30.0
     POLL_SECONDS = 0.0001
+    CHECKPOINT_EVERY = 200
 
     def __init__(self, database, *args, **kwargs) -> None:
         super().__init__(database, *args, **kwargs)
         self._writer_lock: int | None = None
+        self._turn: threading.Lock | None = None
         self._writing = False
+        self._commits = 0
         path = os.fspath(database) if isinstance(database, str | os.PathLike) else ""
         if path and path != ":memory:" and not path.startswith("file:"):
             self._writer_lock = os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._turn = _process_turn(os.path.realpath(path))
+
+    @property
+    def queues_writers(self) -> bool:
+        return self._writer_lock is not None
 
     def wait_for_writer_turn(self) -> None:
-        if self._writer_lock is None or self._writing:
+        if self._turn is None or self._writing:
             return
-        deadline = None
+        deadline = time.monotonic() + self.WAIT_SECONDS
+        if not self._turn.acquire(timeout=self.WAIT_SECONDS):
+            return  # no turn: SQLite's own waiting decides
         while True:
             try:
                 fcntl.flock(self._writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                now = time.monotonic()
-                deadline = deadline or now + self.WAIT_SECONDS
-                if now > deadline:
+                if time.monotonic() > deadline:
+                    self._turn.release()
                     return
                 time.sleep(self.POLL_SECONDS)
             else:
@@ -92,13 +116,21 @@ class QueuedWritersConnection(sqlite3.Connection):
     def _end_turn(self) -> None:
         if self._writing:
             self._writing = False
-            fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
+            finally:
+                self._turn.release()
 
     def commit(self) -> None:
         try:
             super().commit()
         finally:
             self._end_turn()
+        if self._writer_lock is not None:
+            self._commits += 1
+            if self._commits % self.CHECKPOINT_EVERY == 0:
+                # After the turn, so the next writer does not wait for the checkpoint's fsync.
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
     def rollback(self) -> None:
         try:
@@ -110,10 +142,10 @@ class QueuedWritersConnection(sqlite3.Connection):
         try:
             super().close()
         finally:
+            self._end_turn()
             if self._writer_lock is not None:
-                os.close(self._writer_lock)  # also ends a turn still held
+                os.close(self._writer_lock)
                 self._writer_lock = None
-                self._writing = False
 
 
 def sqlite_engine_options(options: dict) -> dict:
@@ -134,6 +166,8 @@ def _configure_sqlite(engine: Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if getattr(dbapi_connection, "queues_writers", False):
+                cursor.execute("PRAGMA wal_autocheckpoint=0")  # see QueuedWritersConnection
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -168,6 +202,12 @@ def init_app(app: Flask) -> None:
         from flask import request
 
         mark_request_as_writing(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def _unflag_writes(_exc=None) -> None:
+        # The flag is the request's: code that runs after it in the same thread (a test,
+        # a CLI command) must not inherit BEGIN IMMEDIATE.
+        mark_request_as_writing(False)
 
 
 # --- prepared statements: the hot paths, straight on the driver ---------------------------
