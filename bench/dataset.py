@@ -68,7 +68,9 @@ class Scale:
     series: int
     sessions: int  # including the fixture sessions
     enrolments: int  # including the fixture enrolments
-    enrol_pool: int = 2_000  # people who enrol during the enrolment POST measurement
+    # People who enrol during the enrolment POST measurement: wrk gets half of them and must
+    # not run out within its 10 s (bench/loadgen.py: load), at up to ~300 enrolments a second.
+    enrol_pool: int = 7_000
     rush_users: int = 500
     rush_seats: int = 30
 

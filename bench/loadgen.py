@@ -247,13 +247,19 @@ def load(port: int, requests: list[Request], *, tool: str, connections: int,
     """The chosen tool; `once` sends each prepared request at most once.
 
     wrk always runs for its whole duration, even when a `once` pool is used up (it then
-    repeats the last request), so a wrk run that used up its pool is thrown away and the
-    Python generator sends the pool instead, each request once."""
+    repeats the last request), so with `once` wrk gets the first half of the pool; when it
+    used that up, its run is thrown away and the Python generator sends the other half,
+    each request once (a request wrk sent is never sent again: enrolling twice would only
+    measure the refusal)."""
     if tool == "wrk":
-        result = wrk_load(port, requests, connections=connections, duration=duration, once=once)
-        if not once or (result.requests < len(requests) - 2 * connections
-                        and result.failed == 0):
+        if not once:
+            return wrk_load(port, requests, connections=connections, duration=duration)
+        half = len(requests) // 2
+        result = wrk_load(port, requests[:half], connections=connections, duration=duration,
+                          once=True)
+        if result.requests < half - 2 * connections and result.failed == 0:
             return result
+        requests = requests[half:]
     if once:
         return python_load(port, requests, connections=connections, count=len(requests))
     return python_load(port, requests, connections=connections, duration=duration)
