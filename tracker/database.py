@@ -226,7 +226,6 @@ def driver_execute(connection, cursor, sql: str, params) -> None:
     cursor.execute(sql, params)
 
 
-
 class Prepared:
     """A Core statement compiled once per dialect and run on the driver's cursor.
 
@@ -256,8 +255,6 @@ class Prepared:
 
     def _compile(self, dialect) -> tuple:
         compiled = self.statement.compile(dialect=dialect)
-        if compiled.has_out_parameters or getattr(compiled, "_post_compile_expanded_state", None):
-            raise ValueError("Prepared supports plain statements only")
         if "POSTCOMPILE" in compiled.string:
             raise ValueError("IN over constants needs literal() elements in a Prepared statement")
         defaults = compiled.construct_params(_check=False)
@@ -344,6 +341,16 @@ def persistent(model, values) -> object:
     # Session.add without its walk over every relationship for pending related objects
     # (half the cost of this function, bench/): an object just read has none.
     db.session()._update_impl(instance_state(instance))
+    return instance
+
+
+def persistent_with(model, relation: str, related_model, row) -> object:
+    """persistent() for a row of `model`'s columns followed by those of one many-to-one
+    relation (columns_of(model) + columns_of(related_model)): both objects, linked."""
+    split = len(columns_of(model))
+    instance = persistent(model, row[:split])
+    if relation not in instance.__dict__:
+        set_committed_value(instance, relation, persistent(related_model, row[split:]))
     return instance
 
 

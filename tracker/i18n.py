@@ -174,43 +174,31 @@ def _localised(value: date | datetime) -> date | datetime:
 # Naive values are the database's UTC, the key; aware ones are formatted as they come.
 
 
-def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
+def _printed(value, fmt: str, locale: str, direct, remembered) -> str:
     if not value:
         return ""
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return _format_date(value, fmt, current_locale())
-    return _remembered_date(value, fmt, current_locale())
+        return direct(value, fmt, locale)
+    return remembered(value, fmt, locale)
+
+
+def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
+    return _printed(value, fmt, current_locale(), _format_date, _remembered_date)
 
 
 def format_time(value: datetime | None, fmt: str = "short") -> str:
-    if not value:
-        return ""
-    if value.tzinfo is not None:
-        return _format_time(value, fmt, current_locale())
-    return _remembered_time(value, fmt, current_locale())
+    return _printed(value, fmt, current_locale(), _format_time, _remembered_time)
 
 
 def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
-    if not value:
-        return ""
-    if value.tzinfo is not None:
-        return _format_datetime(value, fmt, current_locale())
-    return _remembered_datetime(value, fmt, current_locale())
+    return _printed(value, fmt, current_locale(), _format_datetime, _remembered_datetime)
 
 
 def time_formatter(fmt: str = "short") -> Callable[[datetime | None], str]:
     """format_time with the request's locale looked up once, for lists that print a time per
     row (the attendance sheet)."""
     locale = current_locale()
-
-    def format_one(value: datetime | None) -> str:
-        if not value:
-            return ""
-        if value.tzinfo is not None:
-            return _format_time(value, fmt, locale)
-        return _remembered_time(value, fmt, locale)
-
-    return format_one
+    return lambda value: _printed(value, fmt, locale, _format_time, _remembered_time)
 
 
 def _format_date(value: date | datetime, fmt: str, locale: str) -> str:

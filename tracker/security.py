@@ -16,10 +16,9 @@ from flask_login.utils import login_url
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.routing import IntegerConverter
 
-from tracker.database import Prepared, columns_of, persistent
+from tracker.database import Prepared, columns_of, persistent_with
 from tracker.extensions import limiter, login_manager
 from tracker.models import Organisation, User, utcnow
 
@@ -90,10 +89,7 @@ def load_user(user_id: str) -> User | None:
     row = _user_by_id().first({"user_id": int(pk)})
     if row is None:
         return None
-    split = len(columns_of(User))
-    user = persistent(User, row[:split])
-    if "organisation" not in user.__dict__:
-        set_committed_value(user, "organisation", persistent(Organisation, row[split:]))
+    user = persistent_with(User, "organisation", Organisation, row)
     if not user.active or user.session_token != token:
         return None
     return user

@@ -9,9 +9,8 @@ from typing import TypeVar
 from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm.attributes import set_committed_value
 
-from tracker.database import Prepared, columns_of, persistent
+from tracker.database import Prepared, columns_of, persistent_with
 from tracker.extensions import db
 from tracker.models import Role, TrainingSeries, TrainingSession, User, series_coordinator
 
@@ -190,11 +189,7 @@ def get_session_or_404(session_id: int) -> TrainingSession:
     row = _session_with_series().first({"session_id": session_id})
     if row is None:
         abort(404)
-    split = len(columns_of(TrainingSession))
-    session = persistent(TrainingSession, row[:split])
-    if "series" not in session.__dict__:
-        set_committed_value(session, "series", persistent(TrainingSeries, row[split:]))
-    return session
+    return persistent_with(TrainingSession, "series", TrainingSeries, row)
 
 
 def get_series_or_404(series_id: int) -> TrainingSeries:
