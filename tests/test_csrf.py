@@ -10,6 +10,7 @@ import pytest
 
 from tests import factories
 from tests import world as w
+from tracker.models import Role
 
 # Plausible values for every form of the app, so a request fails for its missing token and
 # not for an empty body.
@@ -145,3 +146,32 @@ def test_every_mutating_route_answers_get_with_405(app, client, world):
         checked += 1
     assert checked >= 15
     assert w.table_fingerprint() == before
+
+
+def test_each_person_on_a_sheet_gets_their_own_token_in_its_remembered_forms(app, world):
+    # The sheet's forms are rendered once per session, token and language and remembered
+    # (tracker/views/attendance.py): two colleagues on the same sheet must each get forms
+    # with their own token, and neither token works in the other's login.
+    session_id, enrolment_id = world.session_a.id, world.enrolment_a
+    colleague = factories.user(world.org_a, Role.HR_STAFF, email="hr2.a@example.org")
+    clients, tokens = [], []
+    for person in (world.users["hr_staff_a"], colleague):
+        client = app.test_client()
+        login_with_token(client, person)
+        html = client.get(f"/anwesenheit/termine/{session_id}").get_data(as_text=True)
+        row = html[html.index(f'id="row-{enrolment_id}"'):]
+        clients.append(client)
+        tokens.append(csrf_token_of(row))
+    assert tokens[0] != tokens[1]
+    url = f"/anwesenheit/termine/{session_id}/eintraege/{enrolment_id}"
+    crossed = clients[0].post(url, data={"status": "present", "csrf_token": tokens[1]},
+                              headers={"HX-Request": "true"})
+    assert crossed.status_code == 400
+    for client, token, status in zip(clients, tokens, ("present", "absent"), strict=True):
+        answer = client.post(url, data={"status": status, "csrf_token": token},
+                             headers={"HX-Request": "true"})
+        assert answer.status_code == 200
+        html = answer.get_data(as_text=True)
+        assert re.search(rf'value="{status}"[^>]*aria-pressed="true"[^>]*data-focus', html, re.S)
+        # The answer's forms carry the token of the person who clicked.
+        assert csrf_token_of(html) == token

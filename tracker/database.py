@@ -50,6 +50,19 @@ def _reads_after_commit(_session) -> None:
         mark_request_as_writing(False)
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what the session has loaded, for a view that renders its
+    answer from values in hand (the attendance click). Expiring the request's user and
+    session (~30 µs, bench/) buys nothing there: nothing changed them, and the session ends
+    with the request."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 _turns_guard = threading.Lock()
 _process_turns: dict[str, threading.Lock] = {}
 

@@ -15,9 +15,11 @@ cannot deadlock with itself or with single clicks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
+from types import MappingProxyType
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, exc, func, insert, literal, or_, select, update
@@ -26,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker.database import Prepared
 from tracker.extensions import db
+from tracker.i18n import current_locale
 from tracker.i18n import gettext as _
 from tracker.models import (
     AttendanceChange,
@@ -52,11 +55,19 @@ SEARCH_LIMIT = 10
 
 def status_label(status: str | None) -> str:
     """The German word for a status, as the buttons and badges say it."""
-    return {
+    labels = _status_labels(current_locale())
+    return labels.get(status or "", labels[""])
+
+
+@lru_cache(maxsize=8)
+def _status_labels(_locale: str) -> Mapping[str, str]:
+    # Translated once per language and process: every click's answer names a status.
+    return MappingProxyType({
         AttendanceStatus.PRESENT.value: _("anwesend"),
         AttendanceStatus.EXCUSED.value: _("entschuldigt"),
         AttendanceStatus.ABSENT.value: _("unentschuldigt"),
-    }.get(status or "", _("offen"))
+        "": _("offen"),
+    })
 
 
 class SheetRow(NamedTuple):

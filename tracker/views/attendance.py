@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -12,6 +12,7 @@ from typing import ClassVar
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -24,6 +25,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
+from tracker.database import commit_keeping_loaded
 from tracker.extensions import db
 from tracker.i18n import current_locale, time_formatter
 from tracker.i18n import gettext as _
@@ -43,9 +45,14 @@ UPCOMING = 5
 
 @dataclass(frozen=True)
 class SheetView:
-    """What every row of a sheet shares (templates/attendance/_row.html), worked out once per
-    answer: url_for, gettext and csrf_token cost 5-25 µs a call, and a sheet has 30 rows.
-    The row renders without autoescaping, so every text here is escaped Markup already."""
+    """What every row of a sheet shares (templates/attendance/_row.html), worked out once:
+    url_for, gettext and csrf_token cost 5-25 µs a call, and a sheet has 30 rows. The row
+    renders without autoescaping, so every text here is escaped Markup already.
+
+    `forms` holds each status's form (three buttons) rendered once, with markers where a row's
+    id and version go; a row stamps its two numbers in. `focused_forms` are the same with
+    data-focus on the pressed button, for the answer to a click. The view is remembered per
+    process for its session, token and language (_remembered_sheet_view)."""
 
     may_mark: bool
     csrf_token: Markup
@@ -58,8 +65,11 @@ class SheetView:
     buttons: tuple[tuple[str, str], ...] = (
         ("present", "a 1"), ("excused", "e 2"), ("absent", "u 3"),
     )
-    # A sheet renders each status's form once and stamps a row's id and version in for these.
     mark_url_stamp: Markup = Markup("")
+    forms: Mapping[str | None, Markup] = field(default_factory=dict)
+    focused_forms: Mapping[str | None, Markup] = field(default_factory=dict)
+    # The row macro of _row.html, taken from the template once, not imported per answer.
+    row_macro: Callable[..., Markup] | None = None
     statuses: tuple[str | None, ...] = (None, *service.STATUSES)
     row_marker: ClassVar[str] = "__row__"
     version_marker: ClassVar[str] = "__version__"
@@ -67,9 +77,13 @@ class SheetView:
     badge_kinds: Mapping[str | None, str] = field(default_factory=lambda: BADGE_KINDS)
     status_classes: Mapping[str | None, str] = field(default_factory=lambda: STATUS_CLASSES)
 
+    def render_row(self, row: service.SheetRow, focus: bool = False) -> Markup:
+        return self.row_macro(row, self, focus)  # type: ignore[misc]
+
 
 BADGE_KINDS = {None: "info", "present": "success", "excused": "warning", "absent": "danger"}
 STATUS_CLASSES = {None: "open", "present": "present", "excused": "excused", "absent": "absent"}
+ROW_TEMPLATE = "attendance/_row.html"
 
 
 def _escaped_url(build: Callable[[int], str]) -> Callable[[int], Markup]:
@@ -85,19 +99,52 @@ def _labels(locale: str) -> Mapping[str | None, Markup]:
 
 
 def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
+    # The row template is part of the key: it belongs to one app (and its url_for), and a
+    # template reloaded in development renders new forms. So is the script root the links
+    # start with.
+    return _remembered_sheet_view(
+        current_app.jinja_env.get_template(ROW_TEMPLATE),
+        request.script_root,
+        session_id,
+        may_mark,
+        form_csrf_token() if may_mark else "",
+        current_locale(),
+    )
+
+
+@lru_cache(maxsize=512)
+def _remembered_sheet_view(
+    row_template, _script_root: str, session_id: int, may_mark: bool, token: str, locale: str
+) -> SheetView:
+    # A click's answer needs this view too (~100 µs to build and render its forms, a tenth
+    # of the click, bench/); it depends only on the arguments, so it is built once for them.
     mark_url = id_url("attendance.mark", "enrolment_id", session_id=session_id)
-    return SheetView(
+    view = SheetView(
         may_mark=may_mark,
-        csrf_token=escape(form_csrf_token()) if may_mark else Markup(""),
+        csrf_token=escape(token),
         mark_url=_escaped_url(mark_url),
         mark_url_stamp=escape(mark_url.with_marker(SheetView.row_marker)),
         history_url=_escaped_url(
             id_url("attendance.history", "enrolment_id", session_id=session_id)
         ),
-        labels=_labels(current_locale()),
+        labels=_labels(locale),
         history_of=escape(_("von %(name)s")),
         time=time_formatter("short"),
+        row_macro=row_template.module.sheet_row,
     )
+    if not may_mark:
+        return view
+    mark_form = row_template.module.mark_form  # macros of a template without a context
+
+    def forms(focused: bool) -> Mapping[str | None, Markup]:
+        return MappingProxyType({
+            status: mark_form(view.row_marker, view.version_marker, status, view,
+                              view.mark_url_stamp, status if focused else None)
+            for status in view.statuses
+        })
+
+    view = replace(view, forms=forms(False), focused_forms=forms(True))
+    return view
 
 
 def _require_area() -> None:
@@ -201,7 +248,7 @@ def mark(session_id: int, enrolment_id: int):
     # the pool again and begin a second transaction. Rendering still happens after the commit.
     partial = is_partial()
     counts = service.sheet_counts(session_id) if partial else None
-    db.session.commit()
+    commit_keeping_loaded()
     row = result.row
     if result.changed:
         message = _announcement(row)
