@@ -175,3 +175,39 @@ def test_each_person_on_a_sheet_gets_their_own_token_in_its_remembered_forms(app
         assert re.search(rf'value="{status}"[^>]*aria-pressed="true"[^>]*data-focus', html, re.S)
         # The answer's forms carry the token of the person who clicked.
         assert csrf_token_of(html) == token
+
+
+def test_a_remembered_token_stops_working_when_its_login_session_ends(app, client, world):
+    # tracker/csrf.py remembers validated tokens; the pair is bound to the session's secret.
+    user = world.users["employee_a"]
+    token = login_with_token(client, user)
+    for _ in range(2):  # validated in full, then remembered
+        assert client.post("/sprache", data={"lang": "de", "csrf_token": token}).status_code == 303
+    assert client.post("/abmelden", data={"csrf_token": token}).status_code == 303
+    login_with_token(client, user)
+    before = w.table_fingerprint()
+    assert client.post("/sprache", data={"lang": "en", "csrf_token": token}).status_code == 400
+    assert client.post("/abmelden", data={"csrf_token": token}).status_code == 400
+    assert_logged_in(client, user)
+    assert w.table_fingerprint() == before
+
+
+def test_a_remembered_token_still_needs_a_matching_referrer_under_https(app, world):
+    client = app.test_client()
+    base = "https://localhost"
+    token = csrf_token_of(client.get("/anmelden", base_url=base).get_data(as_text=True))
+    user = world.users["employee_a"]
+    response = client.post("/anmelden", base_url=base, headers={"Referer": f"{base}/anmelden"},
+                           data={"email": user.email, "password": factories.PASSWORD,
+                                 "csrf_token": token})
+    assert response.status_code == 303
+    token = csrf_token_of(client.get("/", base_url=base).get_data(as_text=True))
+    same = {"Referer": f"{base}/", "X-CSRFToken": token}
+    for _ in range(2):  # validated in full, then remembered
+        response = client.post("/sprache", base_url=base, headers=same, data={"lang": "de"})
+        assert response.status_code == 303
+    for referrer in ({"Referer": "https://elsewhere.example/"}, {}):
+        response = client.post("/sprache", base_url=base, data={"lang": "en"},
+                               headers={"X-CSRFToken": token, **referrer})
+        assert response.status_code == 400, referrer
+    assert '<html lang="de">' in client.get("/", base_url=base).get_data(as_text=True)
