@@ -370,3 +370,33 @@ def test_date_filters_print_what_flask_babel_prints(app, lang, moment):
         for fmt in ("short", "medium", "long", "full", "dd.MM.yyyy HH:mm"):
             assert filters["datetime"](moment, fmt) == flask_babel.format_datetime(moment, fmt)
         assert filters["date"](None) == filters["time"](None) == filters["datetime"](None) == ""
+
+
+# Templates translate through tracker/i18n.py's own gettext callables, which must fill texts
+# exactly as jinja2.ext's newstyle gettext does, escaping included.
+TEMPLATE_TEXTS = [
+    '{{ _("von %(n)s", n=count) }}',
+    '{{ _("%(name)s: %(status)s.", name=name, status="<b>") }}',
+    '{{ _("%(name)s wartet", name=markup) }}',
+    '{{ _("%(n)d Plätze", n=count) }}',
+    '{{ _("am %(when)s", when=moment) }}',
+    '{{ _("100 %%") }} {{ _("kein Platzhalter") }}',
+    '{{ ngettext("%(num)s Platz frei", "%(num)s Plätze frei", count) }}',
+    '{{ ngettext("%(num)s Person von %(org)s", "%(num)s Personen von %(org)s", 1, org=name) }}',
+    '{{ pgettext("enrolment", "Abmelden") }} {{ pgettext("x", "%(a)s & %(b)s", a=name, b=count) }}',
+    '{% autoescape false %}{{ _("%(name)s", name=name) }} {{ ngettext("%(num)s", "%(num)s", count) }}{% endautoescape %}',
+]
+
+
+@pytest.mark.parametrize("source", TEMPLATE_TEXTS)
+def test_template_gettext_fills_and_escapes_as_jinja_newstyle_gettext(app, source):
+    from jinja2 import Environment
+    from markupsafe import Markup
+
+    values = {"count": 7, "name": 'Ö & <script>"x"</script>', "markup": Markup("<em>Ada</em>"),
+              "moment": datetime(2026, 12, 1, 9, 30)}
+    reference = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    reference.install_null_translations(newstyle=True)
+    expected = reference.from_string(source).render(values)
+    with app.test_request_context("/"):
+        assert app.jinja_env.from_string(source).render(values) == expected

@@ -407,6 +407,25 @@ def test_enrolling_when_the_series_is_not_open_to_the_organisation_is_403(
     assert "Ihre Organisation ist für diese Reihe nicht freigegeben." in page
 
 
+def test_the_list_offers_enrolment_only_in_series_open_to_the_organisation(
+    client, auth, city, hs
+):
+    # The list checks `open_to` with one query on the link table (enrollable_series_ids),
+    # not by loading every partner of every series.
+    closed = factories.session(factories.series(city, [hs], title="Nur für die Hochschule"))
+    open_ = factories.session(factories.series(city, [city, hs], title="Für beide"))
+    auth.login(factories.user(city, Role.HR_STAFF))
+    page = client.get("/reihen/").get_data(as_text=True)
+    closed_widget = page[page.index(f'id="enrol-{closed.id}"'):]
+    closed_widget = closed_widget[:closed_widget.index("</div>")]
+    open_widget = page[page.index(f'id="enrol-{open_.id}"'):]
+    open_widget = open_widget[:open_widget.index("</div>")]
+    assert "Ihre Organisation ist für diese Reihe nicht freigegeben." in closed_widget
+    assert "/anmelden" not in closed_widget
+    assert f"/reihen/termine/{open_.id}/anmelden" in open_widget
+    assert "nicht freigegeben" not in open_widget
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [

@@ -17,7 +17,7 @@ from babel.dates import (
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, session
 from flask_babel import format_decimal, get_locale, get_translations
 from jinja2 import pass_context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from tracker.extensions import babel
 from tracker.timeutil import to_local
@@ -79,6 +79,13 @@ def translations():
 
 def _filled(context, text: str, variables: dict) -> str:
     if context.eval_ctx.autoescape:
+        if variables and all(type(v) is str or type(v) is int for v in variables.values()):
+            # What Markup(text) % variables gives, without its escape helper per value
+            # (~5 µs; the series list fills ~60 texts): texts escaped, numbers as they are.
+            return Markup(text % {
+                key: escape(value) if type(value) is str else value
+                for key, value in variables.items()
+            })
         text = Markup(text)
     return text % variables if variables or "%" in text else text
 

@@ -52,7 +52,8 @@ def can_see_series(user: User, series: TrainingSeries) -> bool:
     """Employees see series open to their organisation; HR also sees their own series."""
     if user.is_admin or series.owner_organisation_id == user.organisation_id:
         return True
-    if any(org.id == user.organisation_id for org in series.open_to):
+    organisation_id = user.organisation_id
+    if any(org.id == organisation_id for org in series.open_to):
         return True
     return is_coordinator(user, series.id)
 
@@ -79,7 +80,30 @@ def visible_series_filter(user: User):
 
 
 def can_enrol(user: User, series: TrainingSeries) -> bool:
-    return any(org.id == user.organisation_id for org in series.open_to)
+    organisation_id = user.organisation_id  # once: `user` is often the current_user proxy
+    return any(org.id == organisation_id for org in series.open_to)
+
+
+def enrollable_series_ids(user: User, series: list[TrainingSeries]) -> set[int]:
+    """can_enrol for many series: those whose `open_to` is loaded are checked here, the rest
+    in one query on the link table (a list need not load every partner organisation of
+    every series it shows)."""
+    organisation_id = user.organisation_id
+    found = {
+        s.id for s in series
+        if "open_to" in s.__dict__ and any(org.id == organisation_id for org in s.open_to)
+    }
+    unloaded = {s.id for s in series if "open_to" not in s.__dict__}
+    if unloaded:
+        from tracker.models import series_open_to
+
+        found.update(db.session.scalars(
+            select(series_open_to.c.series_id).where(
+                series_open_to.c.organisation_id == organisation_id,
+                series_open_to.c.series_id.in_(unloaded),
+            )
+        ))
+    return found
 
 
 def can_manage_series(user: User, series: TrainingSeries) -> bool:

@@ -487,9 +487,10 @@ class Offer:
 
 
 def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
-    """Offers for many sessions in three queries, whatever their number.
+    """Offers for many sessions in three or four queries, whatever their number.
 
-    The sessions' series and `open_to` should be loaded eagerly by the caller.
+    The sessions' series should be loaded eagerly by the caller; their `open_to` need not be
+    (access.enrollable_series_ids).
     """
     sessions = list(sessions)
     ids = [s.id for s in sessions]
@@ -498,6 +499,8 @@ def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
     positions = waitlist_positions(mine.values())
     now = utcnow()
     result = {}
+    series = list({s.series_id: s.series for s in sessions}.values())
+    open_series = access.enrollable_series_ids(user, series)
     for s in sessions:
         e = mine.get(s.id)
         result[s.id] = Offer(
@@ -505,7 +508,7 @@ def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
             enrolment=e,
             position=positions.get(e.id) if e is not None else None,
             waitlist_length=lengths.get(s.id, 0),
-            may_enrol=access.can_enrol(user, s.series),
+            may_enrol=s.series_id in open_series,
             enrol_closed=enrol_closed(s, now=now),
             cancel_closed=cancel_closed(s, now=now),
             is_over=s.ends_at <= now,

@@ -47,9 +47,7 @@ def index():
             ),
         )
         .options(
-            contains_eager(Enrolment.session)
-            .contains_eager(TrainingSession.series)
-            .selectinload(TrainingSeries.open_to)
+            contains_eager(Enrolment.session).contains_eager(TrainingSession.series)
         )
         .order_by(TrainingSession.starts_at, Enrolment.id)
     ).all()

@@ -125,7 +125,7 @@ def index():
         select(TrainingSession)
         .join(TrainingSession.series)
         .where(visible, TrainingSeries.archived.is_(False))
-        .options(contains_eager(TrainingSession.series).selectinload(TrainingSeries.open_to))
+        .options(contains_eager(TrainingSession.series))
     )
     if filters.series_id:
         query = query.where(TrainingSession.series_id == filters.series_id)
