@@ -845,3 +845,38 @@ class TestWithCsrf:
         assert live(db, session) == []
         assert client.post(url, headers={**HTMX, **headers}).status_code == 200
         assert len(live(db, session, kim)) == 1
+
+
+def test_markup_that_people_typed_is_escaped_in_every_part_of_the_list(client, auth, db, city, kim):
+    """The session rows and enrol widgets render without autoescaping (for speed) and escape
+    what people typed and what the request brings themselves (_enrol_widget.html)."""
+    hostile = '<script>x()</script>"'
+    series = factories.series(city, [city], title="Reihe" + hostile)
+    enrolled = factories.session(series, title="Termin" + hostile, capacity=2)
+    waiting = factories.session(series, title="Voll" + hostile, capacity=1)
+    for s in (enrolled, waiting):
+        s.location, s.trainer = "Raum" + hostile, "Dr." + hostile
+    db.session.commit()
+    factories.enrolment(waiting, factories.user(city))
+    factories.enrolment(enrolled, kim)
+    auth.login(kim)
+    client.post(f"/reihen/termine/{waiting.id}/anmelden", headers=HTMX)  # on the waiting list
+
+    pages = {
+        "list": client.get('/reihen/?x="><script>y()</script>'),
+        "series": client.get(f"/reihen/{series.id}"),
+        "session": client.get(f"/reihen/termine/{enrolled.id}"),
+        "mine": client.get("/meine-schulungen/"),
+        "widget": client.post(f"/reihen/termine/{waiting.id}/abmelden", headers=HTMX),
+    }
+    escaped = "&lt;script&gt;x()&lt;/script&gt;&#34;"
+    for name, response in pages.items():
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, name
+        assert "<script>x()" not in html and "<script>y()" not in html, name
+        assert escaped in html, name
+    listing = pages["list"].get_data(as_text=True)
+    for text in ("Termin", "Voll", "Raum", "Dr."):
+        assert f"{text}{escaped}" in listing, text
+    assert "&lt;script&gt;y()&lt;/script&gt;" in listing  # the return address of the forms
+    assert f"– Termin{escaped}, " in listing  # the buttons' hidden context

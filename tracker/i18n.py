@@ -15,7 +15,7 @@ from babel.dates import (
     parse_pattern,
 )
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, session
-from flask_babel import format_decimal, get_locale, get_translations
+from flask_babel import format_decimal, get_locale, get_translations, refresh
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
@@ -57,7 +57,7 @@ def translations():
     found = holder.__dict__.get("_tracker_translations")
     if found is not None:
         return found
-    locale = select_locale()
+    locale = current_locale()
     catalogues = current_app.extensions.setdefault("tracker_catalogues", {})
     found = catalogues.get(locale)
     if found is None:
@@ -127,10 +127,24 @@ def template_npgettext(
 
 
 def current_locale() -> str:
-    """The request's locale as a string ("de", "en")."""
+    """The request's locale as a string ("de", "en"), worked out once per request as
+    Flask-Babel does for its own (a list prints five dates per session, bench/)."""
     if not has_request_context():
         return str(get_locale())
-    return select_locale()
+    holder = request._get_current_object()
+    found = holder.__dict__.get("_tracker_locale")
+    if found is None:
+        found = holder._tracker_locale = select_locale()
+    return found
+
+
+def choose_language(lang: str) -> None:
+    """Set the person's language for this request and the following ones."""
+    session["lang"] = lang
+    holder = request._get_current_object()
+    holder.__dict__.pop("_tracker_locale", None)
+    holder.__dict__.pop("_tracker_translations", None)
+    refresh()
 
 
 def gettext(string: str, **variables) -> str:
@@ -274,11 +288,11 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _locale_context() -> dict:
-        return {"current_lang": select_locale()}
+        return {"current_lang": current_locale()}
 
     @app.before_request
     def _remember_lang_param() -> None:
         # ?lang=en on any GET lets a bookmarked English link work.
         lang = request.args.get("lang")
         if request.method == "GET" and lang in app.config["LANGUAGES"]:
-            session["lang"] = lang
+            choose_language(lang)

@@ -23,6 +23,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from tracker.extensions import db, limiter
+from tracker.i18n import choose_language
 from tracker.security import start_login_session
 from tracker.services import accounts
 
@@ -110,6 +111,6 @@ def logout():
 def set_language():
     lang = request.form.get("lang", "")
     if lang in current_app.config["LANGUAGES"]:
-        session["lang"] = lang
+        choose_language(lang)
     target = safe_next_url(request.form.get("next")) or url_for("main.index")
     return redirect(target, code=303)
