@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from bench import dataset, loadgen, rush_hour
 from bench.dataset import DATA_DIR, Fixtures, Scale
-from bench.loadgen import Request
+from bench.loadgen import LoadResult, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -51,6 +52,7 @@ SCENARIOS = {
 }
 FLOOR_BYTES = 3500  # about the size of an attendance click's answer
 FORM = "application/x-www-form-urlencoded"
+ROUNDS = 3  # tracker and bare in turns per measurement (not for the enrolment pool)
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
 
 
@@ -114,6 +116,24 @@ def _bare(requests: list[Request], size: int) -> list[Request]:
     return [Request(r.method, f"/{size}", r.headers, r.body) for r in requests]
 
 
+def _merged(runs: list[LoadResult]) -> LoadResult:
+    """Several runs of one measurement as one: requests and seconds added up (so rps is over
+    all of them), statuses and errors summed, the median p50 and the worst p99."""
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for run in runs:
+        for code, n in run.statuses.items():
+            statuses[code] = statuses.get(code, 0) + n
+        for kind, n in run.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+    p50s = [r.p50_ms for r in runs if r.p50_ms is not None]
+    p99s = [r.p99_ms for r in runs if r.p99_ms is not None]
+    return LoadResult(tool=runs[0].tool, requests=sum(r.requests for r in runs),
+                      seconds=sum(r.seconds for r in runs), statuses=statuses, errors=errors,
+                      p50_ms=statistics.median(p50s) if p50s else None,
+                      p99_ms=max(p99s) if p99s else None, connections=runs[0].connections)
+
+
 def tracker_env(fx: Fixtures) -> dict[str, str]:
     return {"DATABASE_URL": fx.database_url, "SECRET_KEY": SECRET_KEY,
             "TRACKER_ENV": "development", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -150,27 +170,52 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
                 continue
             loadgen.python_load(port, warm, connections=2, count=20)
             loadgen.python_load(bare_port, _bare(warm, size), connections=2, count=20)
-            tracker = loadgen.load(port, requests, tool=opts.tool,
-                                   connections=opts.connections, duration=opts.duration,
-                                   once=once)
-            # The bare app may see a request twice: wrk cycles, Python sends as many as tracker
-            # got. It runs twice right after tracker and the mean is the reference, which
-            # damps the noise of a shared machine.
-            bare_once = once and tracker.tool == "python"
-            bare_requests = _bare(requests[: tracker.requests] if bare_once else requests, size)
-            bare_runs = [
-                loadgen.load(bare_port, bare_requests, tool=tracker.tool,
-                             connections=opts.connections, duration=opts.duration,
-                             once=bare_once)
-                for _ in range(2)
-            ]
+            if once:
+                # A pool is sent once: one tracker run, then the bare app twice (wrk cycles,
+                # Python sends as many as tracker got); the mean is the reference.
+                tracker = loadgen.load(port, requests, tool=opts.tool,
+                                       connections=opts.connections, duration=opts.duration,
+                                       once=True)
+                bare_once = tracker.tool == "python"
+                bare_requests = _bare(requests[: tracker.requests] if bare_once else requests,
+                                      size)
+                bare_runs = [
+                    loadgen.load(bare_port, bare_requests, tool=tracker.tool,
+                                 connections=opts.connections, duration=opts.duration,
+                                 once=bare_once)
+                    for _ in range(2)
+                ]
+                tracker_runs = [tracker]
+                pair_ratios = []
+                bare_rps = sum(b.rps for b in bare_runs) / len(bare_runs)
+                ratio = tracker.rps / bare_rps if bare_rps else None
+            else:
+                # Tracker and the bare app in turns, ROUNDS times, each for a share of the
+                # duration; the ratio is the median of the rounds' ratios. On a shared VM the
+                # same code measured 0.14 to 0.23 in consecutive 5-second runs: a pair run
+                # back to back sees the same machine, and the median drops a bad minute.
+                share = opts.duration * 2 / ROUNDS
+                tracker_runs, bare_runs = [], []
+                for _ in range(ROUNDS):
+                    tracker_runs.append(loadgen.load(port, requests, tool=opts.tool,
+                                                     connections=opts.connections,
+                                                     duration=share))
+                    bare_runs.append(loadgen.load(bare_port, _bare(requests, size),
+                                                  tool=opts.tool,
+                                                  connections=opts.connections,
+                                                  duration=share))
+                pair_ratios = [t.rps / b.rps if b.rps else 0.0
+                               for t, b in zip(tracker_runs, bare_runs, strict=True)]
+                ratio = statistics.median(pair_ratios)
+                tracker = _merged(tracker_runs)
+                bare_rps = statistics.median(b.rps for b in bare_runs)
             bare = bare_runs[0]
-            bare_rps = sum(b.rps for b in bare_runs) / len(bare_runs)
-            ratio = tracker.rps / bare_rps if bare_rps else None
             out["scenarios"][name] = {
-                "bytes": size, "tracker": tracker.as_dict(),
+                "bytes": size, "tracker": {**tracker.as_dict(),
+                                           "runs_rps": [round(t.rps, 1) for t in tracker_runs]},
                 "bare": {**bare.as_dict(), "rps": round(bare_rps, 1),
                          "runs_rps": [round(b.rps, 1) for b in bare_runs]},
+                "pair_ratios": [round(r, 4) for r in pair_ratios],
                 "ratio": round(ratio, 4) if ratio is not None else None,
             }
             say(f"  [{label}] {name:<6} tracker {tracker.rps:8.1f} req/s  bare {bare_rps:8.1f} "
