@@ -224,10 +224,12 @@ def wrk_load(port: int, requests: list[Request], *, connections: int = 8,
                 if any("\t" in f or "\n" in f for f in fields):
                     raise ValueError("a request field contains a tab or newline")
                 out.write("\t".join(fields) + "\n")
-        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
+        # wrk takes whole seconds only ("6.7s" is a usage error).
+        seconds = max(1, round(duration))
+        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
                "--timeout", "60s", "-s", str(script), f"http://{host}:{port}/", "--",
                str(lines), "once" if once else "cycle", str(threads)]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     match = re.search(r"^WRKJSON (.*)$", result.stdout, re.M)
     if result.returncode != 0 or not match:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stdout}\n{result.stderr}")

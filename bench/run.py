@@ -194,7 +194,7 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
                 # duration; the ratio is the median of the rounds' ratios. On a shared VM the
                 # same code measured 0.14 to 0.23 in consecutive 5-second runs: a pair run
                 # back to back sees the same machine, and the median drops a bad minute.
-                share = opts.duration * 2 / ROUNDS
+                share = opts.duration * 2 / ROUNDS  # wrk rounds it to whole seconds
                 tracker_runs, bare_runs = [], []
                 for _ in range(ROUNDS):
                     tracker_runs.append(loadgen.load(port, requests, tool=opts.tool,
