@@ -12,7 +12,14 @@ from sqlalchemy import bindparam, select
 
 from tracker.database import Prepared, columns_of, persistent_with
 from tracker.extensions import db
-from tracker.models import Role, TrainingSeries, TrainingSession, User, series_coordinator
+from tracker.models import (
+    Role,
+    TrainingSeries,
+    TrainingSession,
+    User,
+    series_coordinator,
+    series_open_to,
+)
 
 F = TypeVar("F", bound=Callable)
 
@@ -52,8 +59,7 @@ def can_see_series(user: User, series: TrainingSeries) -> bool:
     """Employees see series open to their organisation; HR also sees their own series."""
     if user.is_admin or series.owner_organisation_id == user.organisation_id:
         return True
-    organisation_id = user.organisation_id
-    if any(org.id == organisation_id for org in series.open_to):
+    if can_enrol(user, series):
         return True
     return is_coordinator(user, series.id)
 
@@ -61,8 +67,6 @@ def can_see_series(user: User, series: TrainingSeries) -> bool:
 def visible_series_filter(user: User):
     """SQL condition on TrainingSeries: the series `user` may see (as can_see_series)."""
     from sqlalchemy import or_, true
-
-    from tracker.models import series_open_to
 
     if user.is_admin:
         return true()
@@ -88,18 +92,12 @@ def enrollable_series_ids(user: User, series: list[TrainingSeries]) -> set[int]:
     """can_enrol for many series: those whose `open_to` is loaded are checked here, the rest
     in one query on the link table (a list need not load every partner organisation of
     every series it shows)."""
-    organisation_id = user.organisation_id
-    found = {
-        s.id for s in series
-        if "open_to" in s.__dict__ and any(org.id == organisation_id for org in s.open_to)
-    }
+    found = {s.id for s in series if "open_to" in s.__dict__ and can_enrol(user, s)}
     unloaded = {s.id for s in series if "open_to" not in s.__dict__}
     if unloaded:
-        from tracker.models import series_open_to
-
         found.update(db.session.scalars(
             select(series_open_to.c.series_id).where(
-                series_open_to.c.organisation_id == organisation_id,
+                series_open_to.c.organisation_id == user.organisation_id,
                 series_open_to.c.series_id.in_(unloaded),
             )
         ))

@@ -143,8 +143,7 @@ def _remembered_sheet_view(
             for status in view.statuses
         })
 
-    view = replace(view, forms=forms(False), focused_forms=forms(True))
-    return view
+    return replace(view, forms=forms(False), focused_forms=forms(True))
 
 
 def _require_area() -> None:
