@@ -54,3 +54,70 @@ def test_enrolment_commits_under_the_write_lock_and_renders_after_it(client, aut
     later_begins = [s for s in statements[writes[-1]:] if s.startswith("BEGIN")]
     assert later_begins and all(s == "BEGIN" for s in later_begins)
     assert statements.count("BEGIN IMMEDIATE") == 1
+
+
+def _htmx_post(client, url):
+    return client.post(url, headers={"HX-Request": "true"})
+
+
+def _switch_to(auth, person):
+    auth.logout()
+    assert auth.login(person).status_code == 303
+
+
+def test_enrol_and_cancel_answer_with_the_counts_after_the_commit(client, auth, db):
+    """The widget renders from the session the view loaded (kept through the commit): its seat
+    counters must be those after this request and any other that committed before it."""
+    session = factories.session(capacity=2)
+    org = session.series.owner_organisation
+    first, second, third = (factories.user(org) for _ in range(3))
+    session_id, first_id, third_id = session.id, first.id, third.id
+    first, second, third = first.email, second.email, third.email
+    url = f"/reihen/termine/{session_id}"
+    for person in (first, second):
+        _switch_to(auth, person)
+        assert _htmx_post(client, f"{url}/anmelden").status_code == 200
+    _switch_to(auth, third)
+    answer = _htmx_post(client, f"{url}/anmelden").get_data(as_text=True)
+    assert "Warteliste auf Platz 1" in answer
+    assert "Ausgebucht, 1 Person wartet" in " ".join(answer.split())
+
+    _switch_to(auth, first)
+    answer = " ".join(_htmx_post(client, f"{url}/abmelden").get_data(as_text=True).split())
+    # The seat went to the third person: still full, nobody waits any more.
+    assert "Sie haben sich von" in answer
+    assert "Ausgebucht" in answer and "wartet" not in answer
+    db.session.remove()
+    states = {user_id: state for user_id, state in db.session.execute(
+        select(Enrolment.user_id, Enrolment.state).where(Enrolment.session_id == session_id))}
+    assert states[third_id] == EnrolmentState.ENROLLED
+    assert states[first_id] == EnrolmentState.CANCELLED
+
+    _switch_to(auth, second)
+    answer = " ".join(_htmx_post(client, f"{url}/abmelden").get_data(as_text=True).split())
+    assert "1 Platz frei von 2" in answer
+
+
+def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
+    """bench/ prints 13 on both data sets; the session is not loaded again after the commit."""
+    session = factories.session(capacity=5)
+    user = factories.user(session.series.owner_organisation)
+    auth.login(user)
+    session_id = session.id
+    db.session.remove()
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = _htmx_post(client, f"/reihen/termine/{session_id}/anmelden")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    assert "4 Plätze frei von 5" in " ".join(response.get_data(as_text=True).split())
+    selects_of_the_session = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+                              and "FROM training_session" in s and "training_session.title" in s]
+    assert len(selects_of_the_session) == 2  # the view's load and the service's locked refresh
+    assert len(statements) <= 13

@@ -19,7 +19,7 @@ from datetime import datetime
 from flask import has_request_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -113,18 +113,20 @@ def _cancel_refusal(code: str, session: TrainingSession) -> str:
 
 
 def _lock_session(session: TrainingSession) -> TrainingSession:
-    """Lock the session row for this transaction and refresh it from the database.
+    """Lock the session row for this transaction and refresh its columns from the database.
 
     On PostgreSQL the row lock orders all seat changes of one session; on SQLite the
     transaction already holds the write lock (BEGIN IMMEDIATE), and FOR UPDATE is not rendered.
+    Only the row's own columns are read again: refreshing the whole object (populate_existing)
+    also reset its series, which then loaded again with its partner organisations, two more
+    statements in every enrolment (bench/).
     """
     db.session.flush()
-    return db.session.execute(
-        select(TrainingSession)
-        .where(TrainingSession.id == session.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    db.session.refresh(session, attribute_names=_SESSION_COLUMNS, with_for_update=True)
+    return session
+
+
+_SESSION_COLUMNS = tuple(attribute.key for attribute in inspect(TrainingSession).column_attrs)
 
 
 def _take_seat(session_id: int) -> bool:

@@ -23,6 +23,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
+from tracker.database import commit_keeping_loaded
 from tracker.extensions import db
 from tracker.models import (
     Enrolment,
@@ -215,10 +216,14 @@ def _refuse_forged_identity() -> None:
         ))
 
 
-def _widget_response(session_id: int, message: str, category: str = "success"):
-    """htmx: the swapped widget plus the message for the live region; else flash and 303."""
+def _widget_response(session: TrainingSession, message: str, category: str = "success"):
+    """htmx: the swapped widget plus the message for the live region; else flash and 303.
+
+    `session` is the one the view loaded and changed: the commit kept it loaded (its seat
+    counters the service expired, so they are read again), and loading it anew would cost
+    three statements of every enrolment (bench/)."""
+    session_id = session.id
     if is_partial():
-        session = _load_visible_session(session_id)
         offer = enrolment_service.offers(current_user, [session])[session.id]
         return render_template(
             "trainings/_enrol_response.html",
@@ -239,7 +244,7 @@ def enrol(session_id: int):
     title = session.title
     enrolment = enrolment_service.enrol(current_user, session)
     position = enrolment_service.waitlist_position(enrolment)
-    db.session.commit()
+    commit_keeping_loaded()
     if position is None:
         message = _("Sie sind für „%(title)s“ angemeldet.", title=title)
     else:
@@ -247,7 +252,7 @@ def enrol(session_id: int):
             "Der Termin „%(title)s“ ist ausgebucht. Sie stehen auf der Warteliste auf Platz %(n)s.",
             title=title, n=position,
         )
-    return _widget_response(session_id, message)
+    return _widget_response(session, message)
 
 
 @bp.post("/termine/<int:session_id>/abmelden")
@@ -261,12 +266,12 @@ def cancel(session_id: int):
     was_waiting = enrolment.state == EnrolmentState.WAITLISTED
     title = session.title
     enrolment_service.cancel(enrolment, actor=current_user)
-    db.session.commit()
+    commit_keeping_loaded()
     if was_waiting:
         message = _("Sie stehen nicht mehr auf der Warteliste für „%(title)s“.", title=title)
     else:
         message = _("Sie haben sich von „%(title)s“ abgemeldet.", title=title)
-    return _widget_response(session_id, message, "info")
+    return _widget_response(session, message, "info")
 
 
 # --- Calendar file -------------------------------------------------------------------------
