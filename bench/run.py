@@ -52,7 +52,7 @@ SCENARIOS = {
 }
 FLOOR_BYTES = 3500  # about the size of an attendance click's answer
 FORM = "application/x-www-form-urlencoded"
-ROUNDS = 3  # tracker and bare in turns per measurement (not for the enrolment pool)
+ROUNDS = 3  # tracker and bare in turns per measurement (the enrolment pool in slices)
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
 
 
@@ -170,45 +170,35 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
                 continue
             loadgen.python_load(port, warm, connections=2, count=20)
             loadgen.python_load(bare_port, _bare(warm, size), connections=2, count=20)
+            # Tracker and the bare app in turns, ROUNDS times; the ratio is the median of the
+            # rounds' ratios. On a shared VM the same code measured 0.14 to 0.23 in
+            # consecutive 5-second runs: a pair run back to back sees the same machine, and
+            # the median drops a bad minute. The enrolment pool is sent once: each round
+            # takes its own slice of it, for a third of the duration (wrk keeps half a
+            # slice, enough for ~380 enrolments a second); the others get two thirds each.
             if once:
-                # A pool is sent once: one tracker run, then the bare app twice (wrk cycles,
-                # Python sends as many as tracker got); the mean is the reference.
-                tracker = loadgen.load(port, requests, tool=opts.tool,
-                                       connections=opts.connections, duration=opts.duration,
-                                       once=True)
-                bare_once = tracker.tool == "python"
-                bare_requests = _bare(requests[: tracker.requests] if bare_once else requests,
-                                      size)
-                bare_runs = [
-                    loadgen.load(bare_port, bare_requests, tool=tracker.tool,
-                                 connections=opts.connections, duration=opts.duration,
-                                 once=bare_once)
-                    for _ in range(2)
-                ]
-                tracker_runs = [tracker]
-                pair_ratios = []
-                bare_rps = sum(b.rps for b in bare_runs) / len(bare_runs)
-                ratio = tracker.rps / bare_rps if bare_rps else None
+                share = opts.duration / ROUNDS
+                parts = [requests[i::ROUNDS] for i in range(ROUNDS)]
             else:
-                # Tracker and the bare app in turns, ROUNDS times, each for a share of the
-                # duration; the ratio is the median of the rounds' ratios. On a shared VM the
-                # same code measured 0.14 to 0.23 in consecutive 5-second runs: a pair run
-                # back to back sees the same machine, and the median drops a bad minute.
                 share = opts.duration * 2 / ROUNDS  # wrk rounds it to whole seconds
-                tracker_runs, bare_runs = [], []
-                for _ in range(ROUNDS):
-                    tracker_runs.append(loadgen.load(port, requests, tool=opts.tool,
-                                                     connections=opts.connections,
-                                                     duration=share))
-                    bare_runs.append(loadgen.load(bare_port, _bare(requests, size),
-                                                  tool=opts.tool,
-                                                  connections=opts.connections,
-                                                  duration=share))
-                pair_ratios = [t.rps / b.rps if b.rps else 0.0
-                               for t, b in zip(tracker_runs, bare_runs, strict=True)]
-                ratio = statistics.median(pair_ratios)
-                tracker = _merged(tracker_runs)
-                bare_rps = statistics.median(b.rps for b in bare_runs)
+                parts = [requests] * ROUNDS
+            tracker_runs, bare_runs = [], []
+            for part in parts:
+                run = loadgen.load(port, part, tool=opts.tool, connections=opts.connections,
+                                   duration=share, once=once)
+                # The Python generator sends a pool once: the bare app then gets as many
+                # requests as tracker did; wrk runs both for the same time.
+                bare_once = once and run.tool == "python"
+                tracker_runs.append(run)
+                bare_runs.append(loadgen.load(
+                    bare_port, _bare(part[: run.requests] if bare_once else part, size),
+                    tool=run.tool, connections=opts.connections, duration=share,
+                    once=bare_once))
+            pair_ratios = [t.rps / b.rps if b.rps else 0.0
+                           for t, b in zip(tracker_runs, bare_runs, strict=True)]
+            ratio = statistics.median(pair_ratios)
+            tracker = _merged(tracker_runs)
+            bare_rps = statistics.median(b.rps for b in bare_runs)
             bare = bare_runs[0]
             out["scenarios"][name] = {
                 "bytes": size, "tracker": {**tracker.as_dict(),
