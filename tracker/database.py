@@ -52,9 +52,10 @@ def _reads_after_commit(_session) -> None:
 
 def commit_keeping_loaded() -> None:
     """Commit without expiring what the session has loaded, for a view that renders its
-    answer from values in hand (the attendance click). Expiring the request's user and
-    session (~30 µs, bench/) buys nothing there: nothing changed them, and the session ends
-    with the request."""
+    answer from values in hand (the attendance click, enrol and cancel). Expiring the
+    request's user and session (~30 µs, bench/) buys nothing there: nothing changed them, and
+    the session ends with the request. What the request changed by SQL (seat counters) must
+    be expired by whoever changed it, so that it is read again."""
     session = db.session()
     session.expire_on_commit = False
     try:
