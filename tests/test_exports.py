@@ -365,6 +365,38 @@ def test_writer_streams_sheets_with_formatted_columns():
                                                       ["y", None]]
 
 
+def _sheet_xml(sheet_class) -> bytes:
+    """The worksheet XML written by `sheet_class` for rows that mix plain values, dates the
+    scratch cell styles, the export's formatted and quote-prefixed cells, a link and gaps."""
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = sheet_class(parent=wb, title="Daten")
+    wb._add_sheet(ws)
+    hours = WriteOnlyCell(ws)
+    hours.number_format = "0.0"
+    linked = WriteOnlyCell(ws, value="Seite")
+    linked.hyperlink = Hyperlink(ref="", target="https://example.org/")
+    for n in range(3):
+        hours.value = n + 0.5
+        ws.append(["Müller", n, None, date(2025, 1, 2 + n), hours, safe_cell("=1+1", ws),
+                   datetime(2025, 3, 4, 5, 6), 2.25, True, "", linked if n == 1 else None])
+    out = io.BytesIO()
+    wb.save(out)
+    with zipfile.ZipFile(out) as archive:
+        return b"".join(archive.read(name) for name in sorted(archive.namelist())
+                        if not name.startswith("docProps/"))  # docProps hold the save time
+
+
+def test_the_streaming_sheet_writes_what_openpyxls_own_writes():
+    """StreamingSheet only reorders openpyxl's checks (bench/): same cells, same styles."""
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+    from tracker.exports.workbook import StreamingSheet
+
+    assert _sheet_xml(StreamingSheet) == _sheet_xml(WriteOnlyWorksheet)
+
+
 def test_a_failing_export_answers_with_an_error_page_not_half_a_file(client, auth, scene,
                                                                       monkeypatch):
     def broken(_filters, **_kwargs):

@@ -12,6 +12,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 # Excel and LibreOffice evaluate text that starts with these as a formula (or, for tab and
 # carriage return, as the start of one once the cell is edited or the data goes through CSV).
@@ -79,6 +80,42 @@ class Sheet:
     mixed: bool = False
 
 
+class StreamingSheet(WriteOnlyWorksheet):
+    """openpyxl's write-only worksheet, taking the export's own cells without a detour.
+
+    openpyxl (3.1) first assigns every appended value to its scratch cell, and takes a Cell as
+    it comes only after that assignment raised ValueError, whose message formats the cell's
+    repr. The export passes a Cell for every formatted value (dates, hours: two per row of
+    "Teilnahmen", up to a dozen per row of "Personen"), and that detour was 7 % of a whole
+    export (bench/, instruction counts). Here a Cell is checked for first; every other value
+    goes through the scratch cell exactly as in openpyxl. tests/test_exports.py compares
+    what both write."""
+
+    def _values_to_row(self, values, row_idx):
+        cell = WriteOnlyCell(self)
+        for col_idx, value in enumerate(values, 1):
+            if value is None:
+                continue
+            if isinstance(value, Cell):
+                value.column, value.row = col_idx, row_idx
+                if value.hyperlink is not None:
+                    value.hyperlink.ref = value.coordinate
+                yield value
+            else:
+                # The scratch cell, as in openpyxl; assigning a value never gives it a link.
+                cell.value = value
+                cell.column, cell.row = col_idx, row_idx
+                yield cell
+                if cell.has_style:  # a date's default number format: not used again
+                    cell = WriteOnlyCell(self)
+
+
+def _create_sheet(wb: Workbook, title: str) -> StreamingSheet:
+    ws = StreamingSheet(parent=wb, title=title)
+    wb._add_sheet(ws)  # what Workbook.create_sheet does with its own write-only class
+    return ws
+
+
 def _header_cell(ws, text: str) -> Cell:
     value = safe_cell(text, ws)
     cell = value if isinstance(value, Cell) else WriteOnlyCell(ws, value=value)
@@ -88,7 +125,7 @@ def _header_cell(ws, text: str) -> Cell:
 
 
 def _write_sheet(wb: Workbook, sheet: Sheet) -> int:
-    ws = wb.create_sheet(sheet.title)
+    ws = _create_sheet(wb, sheet.title)
     columns = list(sheet.columns)
     # In write-only mode widths and panes must be set before the first row is written.
     for index, column in enumerate(columns, 1):
@@ -122,11 +159,11 @@ def _write_sheet(wb: Workbook, sheet: Sheet) -> int:
             append(out)
             count += 1
     elif any(formatted):
-        plan = list(enumerate(formatted))
+        plan = [(index, cell) for index, cell in enumerate(formatted) if cell is not None]
         for row in sheet.rows:
             out = [safe_cell(value, ws) for value in row]
             for index, cell in plan:
-                if cell is not None and out[index] is not None:
+                if out[index] is not None:
                     cell.value = out[index]
                     out[index] = cell
             append(out)
