@@ -222,18 +222,18 @@ def _widget_response(session: TrainingSession, message: str, category: str = "su
     `session` is the one the view loaded and changed: the commit kept it loaded (its seat
     counters the service expired, so they are read again), and loading it anew would cost
     three statements of every enrolment (bench/)."""
-    session_id = session.id
+    back = _back_url(url_for(".session", session_id=session.id))
     if is_partial():
         offer = enrolment_service.offers(current_user, [session])[session.id]
         return render_template(
             "trainings/_enrol_response.html",
             offer=offer,
-            back_url=_back_url(url_for(".session", session_id=session_id)),
+            back_url=back,
             message=message,
             category=category,
         )
     flash(message, category)
-    return redirect(_back_url(url_for(".session", session_id=session_id)), code=303)
+    return redirect(back, code=303)
 
 
 @bp.post("/termine/<int:session_id>/anmelden")
@@ -241,16 +241,15 @@ def _widget_response(session: TrainingSession, message: str, category: str = "su
 def enrol(session_id: int):
     session = _load_visible_session(session_id)
     _refuse_forged_identity()
-    title = session.title
     enrolment = enrolment_service.enrol(current_user, session)
     position = enrolment_service.waitlist_position(enrolment)
     commit_keeping_loaded()
     if position is None:
-        message = _("Sie sind für „%(title)s“ angemeldet.", title=title)
+        message = _("Sie sind für „%(title)s“ angemeldet.", title=session.title)
     else:
         message = _(
             "Der Termin „%(title)s“ ist ausgebucht. Sie stehen auf der Warteliste auf Platz %(n)s.",
-            title=title, n=position,
+            title=session.title, n=position,
         )
     return _widget_response(session, message)
 
@@ -264,13 +263,13 @@ def cancel(session_id: int):
     if enrolment is None:
         raise Conflict(_("Sie sind für diesen Termin nicht angemeldet."))
     was_waiting = enrolment.state == EnrolmentState.WAITLISTED
-    title = session.title
     enrolment_service.cancel(enrolment, actor=current_user)
     commit_keeping_loaded()
     if was_waiting:
-        message = _("Sie stehen nicht mehr auf der Warteliste für „%(title)s“.", title=title)
+        message = _("Sie stehen nicht mehr auf der Warteliste für „%(title)s“.",
+                    title=session.title)
     else:
-        message = _("Sie haben sich von „%(title)s“ abgemeldet.", title=title)
+        message = _("Sie haben sich von „%(title)s“ abgemeldet.", title=session.title)
     return _widget_response(session, message, "info")
 
 
