@@ -7,6 +7,7 @@ import re
 import zipfile
 from collections import defaultdict
 from datetime import date, datetime
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -16,7 +17,7 @@ from python_calamine import CalamineWorkbook
 from tests import factories
 from tests.test_reports import PRESENT, berlin, build_scene, expected, mark
 from tracker.exports import participation as export
-from tracker.exports.workbook import Column, Sheet, safe_cell, write_workbook
+from tracker.exports.workbook import Column, Formatted, Sheet, safe_cell, write_workbook
 from tracker.models import Role
 from tracker.services import reports
 
@@ -365,22 +366,63 @@ def test_writer_streams_sheets_with_formatted_columns():
                                                       ["y", None]]
 
 
-def _sheet_xml(sheet_class) -> bytes:
-    """The worksheet XML written by `sheet_class` for rows that mix plain values, dates the
-    scratch cell styles, the export's formatted and quote-prefixed cells, a link and gaps."""
+def _corpus(ws) -> tuple[list[list], list]:
+    """Rows the export's fast path writes as text (every kind of value the export writes,
+    with the edges of each), and values that must send their row through openpyxl."""
     from openpyxl.worksheet.hyperlink import Hyperlink
 
+    hours = WriteOnlyCell(ws)
+    hours.number_format = "0.0"
+    day = WriteOnlyCell(ws)
+    day.number_format = "DD.MM.YYYY"
+    stamp = WriteOnlyCell(ws, value=datetime(2025, 3, 4, 5, 6, 7, 123456))
+    stamp.number_format = "DD.MM.YYYY HH:MM"
+    header = WriteOnlyCell(ws, value="Stunden: Vielfalt & <Führung>")
+    header.font = openpyxl.styles.Font(bold=True)
+    header.alignment = openpyxl.styles.Alignment(wrap_text=True, vertical="top")
+    fast = []
+    for n in range(3):
+        hours.value = n + 0.25
+        day.value = date(2025, 1, 2 + n)
+        fast.append(["Müller", "O'Neil \"Nell\"", "a&b<c>d", " vorn", "hinten ", "  ", "\n",
+                     "Zeile\nZeile", "Ärger ß € 😀", "#N/A?", "=", "x" * 300, 0, -1, 2**53 + 1,
+                     10**20, 2.25, 1e-7, 1 / 3, -0.0, None, hours, day, stamp, header,
+                     safe_cell("=1+1", ws), safe_cell("@Pfad", ws), safe_cell("\tTab", ws)])
+    fast.append([None, None, "nur C"])
+    fast.append([])
+    day.value = date(1900, 1, 1)  # before Excel's phantom 29 February 1900
+    fast.append([day, None, None, None, 7])
+    linked = WriteOnlyCell(ws, value="Seite")
+    linked.hyperlink = Hyperlink(ref="", target="https://example.org/")
+    empty_styled = WriteOnlyCell(ws)
+    empty_styled.font = openpyxl.styles.Font(italic=True)
+    slow = [True, "", "#N/A", "=SUM(A1:A2)", linked, float("nan"), float("inf"), Decimal("1.5"),
+            date(2025, 1, 2), datetime(2025, 1, 2, 3, 4), empty_styled]
+    return fast, slow
+
+
+def _aware_cell(ws):
+    """A date with a time zone, which openpyxl refuses when it writes the cell."""
+    from datetime import UTC
+
+    cell = WriteOnlyCell(ws, value=datetime(2025, 1, 2, 3, 4, tzinfo=UTC))
+    cell.number_format = "DD.MM.YYYY HH:MM"
+    return cell
+
+
+def _sheet_xml(sheet_class) -> bytes:
+    """The workbook's XML written by `sheet_class` for the corpus: the fast rows, then each
+    slow value in a row of fast values, then the fast rows again (styles registered late)."""
     wb = openpyxl.Workbook(write_only=True)
     ws = sheet_class(parent=wb, title="Daten")
     wb._add_sheet(ws)
-    hours = WriteOnlyCell(ws)
-    hours.number_format = "0.0"
-    linked = WriteOnlyCell(ws, value="Seite")
-    linked.hyperlink = Hyperlink(ref="", target="https://example.org/")
-    for n in range(3):
-        hours.value = n + 0.5
-        ws.append(["Müller", n, None, date(2025, 1, 2 + n), hours, safe_cell("=1+1", ws),
-                   datetime(2025, 3, 4, 5, 6), 2.25, True, "", linked if n == 1 else None])
+    fast, slow = _corpus(ws)
+    for row in fast:
+        ws.append(row)
+    for value in slow:
+        ws.append(["vorher", 1, value, 2.5, "nachher"])
+    for row in fast:
+        ws.append(row)
     out = io.BytesIO()
     wb.save(out)
     with zipfile.ZipFile(out) as archive:
@@ -389,12 +431,34 @@ def _sheet_xml(sheet_class) -> bytes:
 
 
 def test_the_streaming_sheet_writes_what_openpyxls_own_writes():
-    """StreamingSheet only reorders openpyxl's checks (bench/): same cells, same styles."""
+    """StreamingSheet writes rows as text (bench/): the same bytes as openpyxl's own sheet."""
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
     from tracker.exports.workbook import StreamingSheet
 
-    assert _sheet_xml(StreamingSheet) == _sheet_xml(WriteOnlyWorksheet)
+    ours = _sheet_xml(StreamingSheet)
+    assert ours == _sheet_xml(WriteOnlyWorksheet)
+    assert b"&amp;" in ours and b'xml:space="preserve"' in ours and b"<f>SUM(A1:A2)</f>" in ours
+    with pytest.raises(TypeError, match="timezones"):  # as openpyxl: no time zones in Excel
+        aware = _aware_cell(openpyxl.Workbook(write_only=True).create_sheet()).value
+        write_workbook([Sheet("Daten", [Column("Zeit")], [[Formatted(aware, "DD.MM.YYYY")]],
+                              mixed=True)], io.BytesIO())
+
+
+def test_the_fast_path_takes_the_exports_rows_and_leaves_the_rest_to_openpyxl():
+    from tracker.exports.workbook import RowWriter, StreamingSheet
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = StreamingSheet(parent=wb, title="Daten")
+    wb._add_sheet(ws)
+    writer = RowWriter(ws)
+    fast, slow = _corpus(ws)
+    for row in fast:
+        assert writer._row_text(row, 2) is not None, row
+    for value in [*slow, _aware_cell(ws)]:
+        assert writer._row_text(["vorher", value], 2) is None, value
+    writer.close()
+    writer.cleanup()
 
 
 def test_a_failing_export_answers_with_an_error_page_not_half_a_file(client, auth, scene,

@@ -5,14 +5,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from math import isfinite
 from typing import IO, Any, NamedTuple
 
+from et_xmlfile.xmlfile import _IncrementalFileWriter
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet._writer import WorksheetWriter
 
 # Excel and LibreOffice evaluate text that starts with these as a formula (or, for tab and
 # carriage return, as the start of one once the cell is edited or the data goes through CSV).
@@ -81,17 +86,31 @@ class Sheet:
 
 
 class StreamingSheet(WriteOnlyWorksheet):
-    """openpyxl's write-only worksheet, taking the export's own cells without a detour.
+    """openpyxl's write-only worksheet, writing the export's rows as XML text in one go.
 
-    openpyxl (3.1) first assigns every appended value to its scratch cell, and takes a Cell as
-    it comes only after that assignment raised ValueError, whose message formats the cell's
-    repr. The export passes a Cell for every formatted value (dates, hours: two per row of
-    "Teilnahmen", up to a dozen per row of "Personen"), and that detour was 7 % of a whole
-    export (bench/, instruction counts). Here a Cell is checked for first; every other value
-    goes through the scratch cell exactly as in openpyxl. tests/test_exports.py compares
-    what both write."""
+    openpyxl (3.1, without lxml) turns every value into a Cell, every Cell into an
+    ElementTree element and serialises each element through et_xmlfile, namespace handling
+    included: ~80,000 instructions a cell, over 90 % of an export (bench/README.md). A row
+    of the export holds only a few kinds of values (text, numbers, dates, the export's
+    styled cells), so `RowWriter` writes such a row as the text openpyxl would write for
+    it, in one string; a row holding anything else (formulas, links, comments, booleans,
+    openpyxl's error codes, empty text ...) goes through openpyxl's own cells and writer.
+    tests/test_exports.py checks that both write the same bytes."""
+
+    def _get_writer(self):  # openpyxl's, with the writer class below
+        if self._writer is None:
+            self._writer = RowWriter(self)
+            self._writer.write_top()
 
     def _values_to_row(self, values, row_idx):
+        # The row as appended: RowWriter.write_row decides how it is written.
+        return values
+
+    def _row_cells(self, values, row_idx):
+        """openpyxl's conversion of appended values into cells, for RowWriter's slow path:
+        the same, except that a Cell is checked for first (openpyxl takes a Cell only after
+        assigning it to its scratch cell raised ValueError, whose message formats the cell's
+        repr: 7 % of a whole export before rows were written as text)."""
         cell = WriteOnlyCell(self)
         for col_idx, value in enumerate(values, 1):
             if value is None:
@@ -108,6 +127,116 @@ class StreamingSheet(WriteOnlyWorksheet):
                 yield cell
                 if cell.has_style:  # a date's default number format: not used again
                     cell = WriteOnlyCell(self)
+
+
+def _escape(text: str) -> str:
+    """Text content as ElementTree escapes it (only &, < and >; quotes stay)."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _inline_text(value: str) -> str | None:
+    """The <is> element openpyxl writes for a text cell; None for empty text (no element)."""
+    if not value:
+        return None
+    stripped = value.strip()
+    if stripped and stripped != value:
+        return f'<is><t xml:space="preserve">{_escape(value)}</t></is>'
+    return f"<is><t>{_escape(value)}</t></is>"
+
+
+def _plain_text(value: str) -> str | None:
+    """_inline_text for an appended str, or None where openpyxl would not store it as this
+    text: a formula or an error value, text it cuts or refuses (safe_cell has seen to that)."""
+    if (not value or (value[0] == "=" and len(value) > 1) or value in ERROR_CODES
+            or len(value) > MAX_CELL_CHARS or _illegal(value)):
+        return None
+    return _inline_text(value)
+
+
+def _number(value: int | float) -> str | None:
+    return f"{value:.16g}" if isfinite(value) else None  # openpyxl: "%.16g" % value
+
+
+class RowWriter(WorksheetWriter):
+    """openpyxl's worksheet writer; a row of plain values and the export's cells is written
+    as one string of the XML openpyxl writes for it (see StreamingSheet)."""
+
+    def __init__(self, ws, out=None) -> None:
+        super().__init__(ws, out)
+        workbook = ws.parent
+        self._epoch = workbook.epoch
+        self._dates_as_numbers = not workbook.iso_dates
+        self._letters: list[str] = []
+
+    def write_row(self, xf, row, row_idx):
+        text = None
+        if type(xf) is _IncrementalFileWriter and not self.ws.row_dimensions:
+            text = self._row_text(row, row_idx)
+        if text is None:
+            super().write_row(xf, self.ws._row_cells(row, row_idx), row_idx)
+        else:
+            xf._file(text)  # et_xmlfile's raw output, inside the open <sheetData>
+
+    def _row_text(self, values, row_idx: int) -> str | None:
+        letters = self._letters
+        if len(values) > len(letters):
+            letters += [get_column_letter(i) for i in range(len(letters) + 1, len(values) + 1)]
+        r = str(row_idx)
+        parts = [f'<row r="{r}">']
+        add = parts.append
+        for letter, value in zip(letters, values, strict=False):
+            if value is None:
+                continue
+            kind = type(value)
+            if kind is str:
+                inline = _plain_text(value)
+                if inline is None:
+                    return None
+                add(f'<c r="{letter}{r}" t="inlineStr">{inline}</c>')
+            elif kind is int or kind is float:
+                number = _number(value)
+                if number is None:
+                    return None
+                add(f'<c r="{letter}{r}" t="n"><v>{number}</v></c>')
+            elif isinstance(value, Cell):
+                cell = self._cell_text(value, f"{letter}{r}")
+                if cell is None:
+                    return None
+                add(cell)
+            else:
+                return None
+        add("</row>")
+        return "".join(parts)
+
+    def _cell_text(self, cell: Cell, ref: str) -> str | None:
+        if cell.hyperlink is not None or cell._comment is not None:
+            return None
+        value, data_type = cell._value, cell.data_type
+        style = f' s="{cell.style_id}"' if cell.has_style else ""
+        kind = type(value)
+        if data_type == "s" and kind is str:
+            # Text the cell stores as text, quote-prefixed "=..." of safe_cell's included
+            # (openpyxl checked it when it was assigned).
+            inline = _inline_text(value)
+            if inline is None:
+                return None
+            return f'<c r="{ref}"{style} t="inlineStr">{inline}</c>'
+        if data_type == "n" and (kind is int or kind is float):
+            number = _number(value)
+        elif (data_type == "d" and self._dates_as_numbers and (kind is date or kind is datetime)
+              and (kind is date or value.tzinfo is None)):
+            number = _number(to_excel(value, self._epoch))
+        else:
+            return None
+        if number is None:
+            return None
+        return f'<c r="{ref}"{style} t="n"><v>{number}</v></c>'
 
 
 def _create_sheet(wb: Workbook, title: str) -> StreamingSheet:
