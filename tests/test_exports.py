@@ -423,6 +423,8 @@ def _sheet_xml(sheet_class) -> bytes:
         ws.append(["vorher", 1, value, 2.5, "nachher"])
     for row in fast:
         ws.append(row)
+    ws.append(value for value in ["aus", "einem", "Generator", 1])
+    ws.append(range(3))
     out = io.BytesIO()
     wb.save(out)
     with zipfile.ZipFile(out) as archive:

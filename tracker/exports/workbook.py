@@ -175,6 +175,8 @@ class RowWriter(WorksheetWriter):
         self._letters: list[str] = []
 
     def write_row(self, xf, row, row_idx):
+        if type(row) is not list and type(row) is not tuple:
+            row = list(row)  # append() also takes a generator or a range
         text = None
         if type(xf) is _IncrementalFileWriter and not self.ws.row_dimensions:
             text = self._row_text(row, row_idx)
