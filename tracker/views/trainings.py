@@ -53,12 +53,8 @@ PAGE_SIZE = 20
 def _load_visible_session(session_id: int) -> TrainingSession:
     """The session with its series, or 404 when it does not exist or the user may not see it
     (a session of another organisation's series must not reveal that it exists)."""
-    session = db.session.scalar(
-        select(TrainingSession)
-        .where(TrainingSession.id == session_id)
-        .options(joinedload(TrainingSession.series).selectinload(TrainingSeries.open_to))
-    )
-    if session is None or not access.can_see_series(current_user, session.series):
+    session = access.get_session_or_404(session_id)
+    if not access.can_see_series(current_user, session.series):
         abort(404)
     return session
 
@@ -216,15 +212,20 @@ def _refuse_forged_identity() -> None:
         ))
 
 
-def _widget_response(session: TrainingSession, message: str, category: str = "success"):
+def _widget_response(session: TrainingSession, message: str, category: str = "success", *,
+                     enrolment: Enrolment | None, position: int | None,
+                     may_enrol: bool | None = None):
     """htmx: the swapped widget plus the message for the live region; else flash and 303.
 
     `session` is the one the view loaded and changed: the commit kept it loaded (its seat
     counters the service expired, so they are read again), and loading it anew would cost
-    three statements of every enrolment (bench/)."""
+    three statements of every enrolment (bench/). `enrolment` and `position` are the
+    person's live enrolment and waiting-list place as the view left them (None after a
+    cancel); `may_enrol` None has it checked."""
     back = _back_url(url_for(".session", session_id=session.id))
     if is_partial():
-        offer = enrolment_service.offers(current_user, [session])[session.id]
+        offer = enrolment_service.offer_after_change(current_user, session, enrolment, position,
+                                                     may_enrol=may_enrol)
         return render_template(
             "trainings/_enrol_response.html",
             offer=offer,
@@ -251,7 +252,9 @@ def enrol(session_id: int):
             "Der Termin „%(title)s“ ist ausgebucht. Sie stehen auf der Warteliste auf Platz %(n)s.",
             title=session.title, n=position,
         )
-    return _widget_response(session, message)
+    # The service enrolled her, so the series is open to her organisation.
+    return _widget_response(session, message, enrolment=enrolment, position=position,
+                            may_enrol=True)
 
 
 @bp.post("/termine/<int:session_id>/abmelden")
@@ -270,7 +273,7 @@ def cancel(session_id: int):
                     title=session.title)
     else:
         message = _("Sie haben sich von „%(title)s“ abgemeldet.", title=session.title)
-    return _widget_response(session, message, "info")
+    return _widget_response(session, message, "info", enrolment=None, position=None)
 
 
 # --- Calendar file -------------------------------------------------------------------------
