@@ -4,6 +4,7 @@ nothing; mutating routes answer GET with 405."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -211,3 +212,31 @@ def test_a_remembered_token_still_needs_a_matching_referrer_under_https(app, wor
                                headers={"X-CSRFToken": token, **referrer})
         assert response.status_code == 400, referrer
     assert '<html lang="de">' in client.get("/", base_url=base).get_data(as_text=True)
+
+
+def test_a_login_session_keeps_one_signed_token_and_a_new_login_gets_another(
+        app, world, monkeypatch):
+    # tracker/csrf.py signs a session's secret once per process: every page of the same
+    # login carries the same token, which works; a new login has a new secret and token.
+    # Each signature gets a later time stamp (in the past, so cookies stay valid): signing
+    # again would give another token.
+    import time
+
+    from itsdangerous.timed import TimestampSigner
+
+    clock = itertools.count(int(time.time()) - 3600, 7)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: next(clock))
+    user = world.users["employee_a"]
+    client = app.test_client()
+    token = login_with_token(client, user)
+    pages = [csrf_token_of(client.get(path).get_data(as_text=True))
+             for path in ("/", "/reihen/", "/meine-schulungen/")]
+    assert pages == [token] * 3
+    assert client.post("/sprache", data={"lang": "de", "csrf_token": token}).status_code == 303
+    other = app.test_client()
+    assert login_with_token(other, world.users["employee_b"]) != token
+    assert client.post("/abmelden", data={"csrf_token": token}).status_code == 303
+    again = login_with_token(client, user)
+    assert again != token
+    assert client.post("/sprache", data={"lang": "en", "csrf_token": token}).status_code == 400
+    assert client.post("/sprache", data={"lang": "en", "csrf_token": again}).status_code == 303

@@ -13,11 +13,11 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import logout_user
 from flask_login.utils import login_url
-from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 from werkzeug.routing import IntegerConverter
 
+from tracker.csrf import issue_token
 from tracker.database import Prepared, columns_of, persistent_with
 from tracker.extensions import limiter, login_manager
 from tracker.models import Organisation, User, utcnow
@@ -133,7 +133,7 @@ def form_csrf_token() -> str:
         for token in candidates:
             if token:
                 return token
-    return generate_csrf()
+    return issue_token()
 
 
 def start_login_session(user: User) -> None:
