@@ -193,6 +193,15 @@ def test_a_new_session_in_the_past_is_refused(client, db, lead):
     assert _count(db, TrainingSession) == 0
 
 
+def _daytime_session(series, **kwargs):
+    """A session from 10:00 to 12:00 Berlin time in two weeks. The edit form has one date
+    for start and end, so the factory's default (now + 14 days, two hours) could not be saved
+    unchanged when the tests run between 22:00 and midnight in Berlin."""
+    day = to_local(utcnow()).date() + timedelta(days=14)
+    return factories.session(series, starts_at=from_local(datetime(day.year, day.month,
+                                                                     day.day, 10, 0)), **kwargs)
+
+
 def _edit_data(session, **overrides):
     start, end = to_local(session.starts_at), to_local(session.ends_at)
     data = {
@@ -209,7 +218,7 @@ def _edit_data(session, **overrides):
 
 def test_raising_capacity_promotes_the_waiting_list_through_the_enrolment_rules(client, db, lead):
     series = factories.series(lead.organisation)
-    session = factories.session(series, capacity=1)
+    session = _daytime_session(series, capacity=1)
     first = factories.user(lead.organisation)
     waiting = factories.user(lead.organisation)
     factories.enrolment(session, first)
@@ -226,7 +235,7 @@ def test_raising_capacity_promotes_the_waiting_list_through_the_enrolment_rules(
 
 def test_lowering_capacity_below_the_enrolled_is_refused_and_nothing_changes(client, db, lead):
     series = factories.series(lead.organisation)
-    session = factories.session(series, capacity=3, title="Alter Titel")
+    session = _daytime_session(series, capacity=3, title="Alter Titel")
     for _ in range(2):
         factories.enrolment(session, factories.user(lead.organisation))
     response = client.post(f"/verwaltung/termine/{session.id}",
