@@ -449,9 +449,13 @@ def test_sheet_and_clicks_issue_the_same_number_of_statements_for_5_and_200_peop
     # session with its series, rows (people, organisations and marks in one join), counts (one
     # aggregate). A click: user, session with series, lock the row, re-read closed_at, read
     # the row with its mark, write mark and change; the answer then needs only the counts
-    # (the row is known from what was written; the page without JS is redirected).
+    # (the row is known from what was written; the page without JS is redirected). On SQLite
+    # the write transaction excludes every other writer: the click reads row and closed_at
+    # in one statement and locks nothing.
+    click = 6 if _db.engine.dialect.name == "sqlite" else 8
     assert small == {
-        "sheet": 4, "click (htmx)": 8, "click (no JS)": 7, "print view": 3, "bulk (htmx)": 9,
+        "sheet": 4, "click (htmx)": click, "click (no JS)": click - 1, "print view": 3,
+        "bulk (htmx)": 9,
     }
 
 

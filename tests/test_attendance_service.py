@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tracker.database import write_transactions
+from tracker.database import commit_keeping_loaded, write_transactions
 from tracker.extensions import db as _db
 from tracker.models import (
     AttendanceChange,
@@ -187,6 +187,35 @@ def test_after_closing_only_the_hr_lead_or_an_admin_changes_marks(scene):
     service.mark(scene.session, enrolment.id, "excused", admin)
     _db.session.commit()
     assert [c.new_status for c in changes_of(enrolment.id)] == ["present", "absent", "excused"]
+
+
+def test_a_close_committed_elsewhere_stops_a_click_whose_session_was_loaded_before(app, scene):
+    """The click reads closed_at in its own write transaction: on SQLite together with the
+    row (the transaction holds the write lock), on PostgreSQL under a share lock."""
+    service.mark_all_present(scene.session, scene.staff)
+    _db.session.commit()
+    session = scene.session
+    assert session.closed_at is None  # loaded: the close below happens behind its back
+    session_id, lead_id = session.id, scene.lead.id
+    commit_keeping_loaded()  # as the views do; the next statement begins a new transaction
+
+    def close_elsewhere():
+        with app.app_context():
+            service.close(_db.session.get(TrainingSession, session_id),
+                          _db.session.get(User, lead_id))
+            _db.session.commit()
+
+    worker = threading.Thread(target=close_elsewhere)
+    worker.start()
+    worker.join()
+    assert session.__dict__["closed_at"] is None  # still the stale value in this session
+    with write_transactions():
+        with pytest.raises(NotAllowed, match="abgeschlossen"):
+            service.mark(session, scene.enrolments[0].id, "absent", scene.staff)
+        _db.session.rollback()
+    _db.session.expire_all()
+    assert mark_of(scene.enrolments[0].id).status == "present"
+    assert len(changes_of(scene.enrolments[0].id)) == 1
 
 
 def test_closing_needs_every_row_marked_and_happens_once(scene):

@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import bindparam, event, inspect, literal, select
 
 from tests import factories
-from tracker.database import Prepared, QueuedWritersConnection, columns_of, persistent
+from tracker.database import (
+    Prepared,
+    QueuedWritersConnection,
+    columns_of,
+    holds_write_lock,
+    persistent,
+    write_transactions,
+)
 from tracker.models import Organisation, TrainingSession, User
 
 
@@ -204,3 +211,21 @@ def test_the_apps_sqlite_connections_queue_and_release_their_turn(app, db, clien
     finally:
         other.rollback()
         other.close()
+
+
+def test_only_sqlites_writing_transactions_hold_the_write_lock(app, db):
+    """holds_write_lock() lets a click on SQLite skip its row lock: it must be True only in
+    a transaction begun with BEGIN IMMEDIATE, and never on PostgreSQL."""
+    sqlite = db.engine.dialect.name == "sqlite"
+    db.session.remove()
+    db.session.scalar(select(literal(1)))  # a reading transaction (deferred BEGIN)
+    assert holds_write_lock() is False
+    db.session.rollback()
+    with write_transactions():
+        db.session.scalar(select(literal(1)))
+        assert holds_write_lock() is sqlite
+        db.session.commit()
+    # The pooled connection remembers nothing from the transaction before.
+    db.session.scalar(select(literal(1)))
+    assert holds_write_lock() is False
+    db.session.rollback()

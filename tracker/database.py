@@ -189,7 +189,9 @@ def _configure_sqlite(engine: Engine) -> None:
         # Straight on the driver's connection: exec_driver_sql's execution context cost
         # ~40 µs of every request that touches the database (bench/).
         driver = conn.connection.driver_connection
-        if _immediate.get():
+        immediate = _immediate.get()
+        conn.info[_WRITE_LOCKED] = immediate
+        if immediate:
             sql = "BEGIN IMMEDIATE"
             if isinstance(driver, QueuedWritersConnection):
                 driver.wait_for_writer_turn()
@@ -200,6 +202,17 @@ def _configure_sqlite(engine: Engine) -> None:
             driver_execute(conn, cursor, sql, ())
         finally:
             cursor.close()
+
+
+_WRITE_LOCKED = "tracker_write_locked"
+
+
+def holds_write_lock() -> bool:
+    """True when the session's transaction began with SQLite's BEGIN IMMEDIATE: no other
+    writer can commit before it ends, so a statement run in it reads what stays current until
+    the commit, and a row lock would add nothing. False on PostgreSQL, which locks rows one
+    by one (SELECT ... FOR UPDATE), and in SQLite's reading transactions."""
+    return db.session.connection().info.get(_WRITE_LOCKED, False)
 
 
 def init_app(app: Flask) -> None:
