@@ -174,8 +174,9 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
             # rounds' ratios. On a shared VM the same code measured 0.14 to 0.23 in
             # consecutive 5-second runs: a pair run back to back sees the same machine, and
             # the median drops a bad minute. The enrolment pool is sent once: each round
-            # takes its own slice of it, for a third of the duration (wrk keeps half a
-            # slice, enough for ~380 enrolments a second); the others get two thirds each.
+            # takes its own slice of it, and wrk runs one second on half a slice (enough for
+            # ~1,150 enrolments a second, see loadgen.load), the bare app as long; the
+            # others get two thirds of the duration each.
             if once:
                 share = opts.duration / ROUNDS
                 parts = [requests[i::ROUNDS] for i in range(ROUNDS)]
@@ -192,8 +193,8 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
                 tracker_runs.append(run)
                 bare_runs.append(loadgen.load(
                     bare_port, _bare(part[: run.requests] if bare_once else part, size),
-                    tool=run.tool, connections=opts.connections, duration=share,
-                    once=bare_once))
+                    tool=run.tool, connections=opts.connections,
+                    duration=loadgen.ONCE_SECONDS if once else share, once=bare_once))
             pair_ratios = [t.rps / b.rps if b.rps else 0.0
                            for t, b in zip(tracker_runs, bare_runs, strict=True)]
             ratio = statistics.median(pair_ratios)
