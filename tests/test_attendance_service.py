@@ -4,7 +4,7 @@ closing, and two HR staff clicking the same row at the same moment (on both data
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -212,6 +212,8 @@ def test_a_close_committed_elsewhere_stops_a_click_whose_session_was_loaded_befo
     with write_transactions():
         with pytest.raises(NotAllowed, match="abgeschlossen"):
             service.mark(session, scene.enrolments[0].id, "absent", scene.staff)
+        # The fresh value, as the type the model declares (the page may print it).
+        assert isinstance(session.__dict__["closed_at"], datetime)
         _db.session.rollback()
     _db.session.expire_all()
     assert mark_of(scene.enrolments[0].id).status == "present"

@@ -7,10 +7,10 @@ twice, and the waiting list loses them). A cancelled enrolment is not on the she
 
 Concurrency: every change of a mark first locks the enrolment row (SELECT ... FOR UPDATE on
 PostgreSQL; on SQLite the writing request's BEGIN IMMEDIATE serialises writers, so a click
-there reads row and session in one statement, see mark), then reads the mark afresh and writes
-mark and AttendanceChange together. Two clicks on the same row therefore
-run one after the other: the last one wins, and the audit trail holds both, each with the status
-it really replaced. "Alle offenen als anwesend" locks the sheet's enrolments in id order, so it
+there reads row and session in one statement, see mark), then reads the mark afresh and
+writes mark and AttendanceChange together. Two clicks on the same row therefore run one after
+the other: the last one wins, and the audit trail holds both, each with the status it really
+replaced. "Alle offenen als anwesend" locks the sheet's enrolments in id order, so it
 cannot deadlock with itself or with single clicks.
 """
 
