@@ -376,13 +376,18 @@ def _closed_at_statement() -> Prepared:
     )
 
 
-def ensure_may_mark(actor: User, session: TrainingSession, now: datetime | None = None) -> None:
+def ensure_may_mark(
+    actor: User, session: TrainingSession, now: datetime | None = None,
+    *, closed_at_read: bool = False,
+) -> None:
     # Read closed_at afresh and, on PostgreSQL, hold a share lock on the session row until the
     # commit: closing (an UPDATE of that row) then waits for marks in flight, and a mark that
-    # starts after the close sees it.
+    # starts after the close sees it. `closed_at_read`: the caller has just read it in a
+    # transaction holding SQLite's write lock (mark).
     # The session row was read in this transaction and sessions are never deleted.
-    (fresh,) = _closed_at_statement().first({"session_id": session.id})
-    set_committed_value(session, "closed_at", fresh)
+    if not closed_at_read:
+        (fresh,) = _closed_at_statement().first({"session_id": session.id})
+        set_committed_value(session, "closed_at", fresh)
     refusal = marking_refusal(actor, session, now)
     if refusal is not None:
         raise refusal
@@ -466,9 +471,7 @@ def mark(
         # and the second read were 7 % of a click).
         row = _sheet_row_closing(session, enrolment_id)
         status = parse_status(status)
-        refusal = marking_refusal(actor, session, now)
-        if refusal is not None:
-            raise refusal
+        ensure_may_mark(actor, session, now, closed_at_read=True)
     else:
         _lock_sheet_enrolment(session.id, enrolment_id)
         status = parse_status(status)
