@@ -56,8 +56,11 @@ BENCH_PASSWORD = "bench-password-2026"  # noqa: S105 - printed in bench/README.m
 # bench accounts share one cheap hash, computed once. Real accounts keep scrypt.
 BENCH_HASH_METHOD = "pbkdf2:sha256:1000"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-FIXTURE_SESSIONS = 3
 SHEET_SIZE = 30
+# Sessions the enrolment pool enrols in: each person's enrolment is a request that may be
+# sent only once, so three sessions give three times the requests for the same logins.
+ENROL_SESSIONS = 3
+FIXTURE_SESSIONS = 2 + ENROL_SESSIONS  # the sheet's, the enrolment's and the rush hour's
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,9 @@ class Scale:
     series: int
     sessions: int  # including the fixture sessions
     enrolments: int  # including the fixture enrolments
-    # People who enrol during the enrolment POST measurement: wrk gets half of them and must
-    # not run out within its 10 s (bench/loadgen.py: load), at up to ~300 enrolments a second.
+    # People who enrol during the enrolment POST measurement, each in every one of the
+    # ENROL_SESSIONS sessions: each round's wrk gets half a slice for its one second
+    # (bench/loadgen.py: load; bench/run.py: ENROL_ROUNDS).
     enrol_pool: int = 7_000
     rush_users: int = 500
     rush_seats: int = 30
@@ -103,13 +107,13 @@ class Fixtures:
     list_password: str
     sheet_session_id: int
     sheet_enrolment_ids: list[int]
-    enrol_session_id: int
+    enrol_session_ids: list[int]  # ENROL_SESSIONS of them
     enrol_emails: list[str]
     rush_session_id: int
     rush_emails: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     build_seconds: float = 0.0
-    bench_series_id: int = 0  # the series holding the three fixture sessions
+    bench_series_id: int = 0  # the series holding the fixture sessions
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,8 +325,9 @@ def _add_fixtures(
     # Started half an hour ago and still running: marks are allowed, none made yet.
     sheet_id = session("Anwesenheit im Seminarraum", now - timedelta(minutes=30), SHEET_SIZE,
                        len(sheet_people))
-    enrol_id = session("Anmeldung mit freien Plätzen", now + timedelta(days=30),
-                       len(enrol_pool) + 100, 0)
+    enrol_ids = [session(f"Anmeldung mit freien Plätzen, Termin {n}",
+                         now + timedelta(days=30, hours=n), len(enrol_pool) + 100, 0)
+                 for n in range(1, ENROL_SESSIONS + 1)]
     rush_id = session(f"Ansturm auf {rush_seats} Plätze", now + timedelta(days=31), rush_seats, 0)
     sheet_enrolments = []
     for i, person in enumerate(sheet_people):
@@ -339,7 +344,7 @@ def _add_fixtures(
         "hr_email": hr.email,
         "sheet_session_id": sheet_id,
         "sheet_enrolment_ids": sheet_enrolments,
-        "enrol_session_id": enrol_id,
+        "enrol_session_ids": enrol_ids,
         "enrol_emails": [p.email for p in enrol_pool],
         "rush_session_id": rush_id,
         "rush_emails": [p.email for p in rush_people],

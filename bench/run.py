@@ -52,7 +52,10 @@ SCENARIOS = {
 }
 FLOOR_BYTES = 3500  # about the size of an attendance click's answer
 FORM = "application/x-www-form-urlencoded"
-ROUNDS = 3  # tracker and bare in turns per measurement (the enrolment pool in slices)
+ROUNDS = 3  # tracker and bare in turns per measurement
+# The enrolment's rounds, each on its own slice of the pool: a round is one second of wrk
+# (see measure), and three of them read cost growths of 1.02 to 1.50 for the same code.
+ENROL_ROUNDS = 9
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
 
 
@@ -94,10 +97,11 @@ def _scenario_requests(fx: Fixtures, name: str, hr, lister, pool) -> list[Reques
                         headers, f"status={status}")
                 for status in ("present", "excused", "absent") for eid in fx.sheet_enrolment_ids]
     if name == "enrol":
-        return [Request("POST", f"/reihen/termine/{fx.enrol_session_id}/anmelden",
+        # Every person of the pool once in each enrolment session (a request sent once).
+        return [Request("POST", f"/reihen/termine/{sid}/anmelden",
                         {"Cookie": login.cookie, "X-CSRFToken": login.csrf, "HX-Request": "true",
                          "Content-Type": FORM}, "")
-                for login in pool]
+                for sid in fx.enrol_session_ids for login in pool]
     raise KeyError(name)
 
 
@@ -173,13 +177,14 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
             # Tracker and the bare app in turns, ROUNDS times; the ratio is the median of the
             # rounds' ratios. On a shared VM the same code measured 0.14 to 0.23 in
             # consecutive 5-second runs: a pair run back to back sees the same machine, and
-            # the median drops a bad minute. The enrolment pool is sent once: each round
-            # takes its own slice of it, and wrk runs one second on half a slice (enough for
-            # ~1,150 enrolments a second, see loadgen.load), the bare app as long; the
-            # others get two thirds of the duration each.
+            # the median drops a bad minute. The enrolment pool is sent once, in
+            # ENROL_ROUNDS rounds: each takes its own slice of it (7,000 people in three
+            # sessions), and wrk runs one second on half a slice (enough for ~1,150
+            # enrolments a second, see loadgen.load), the bare app as long. The others get
+            # ROUNDS rounds of two thirds of the duration each.
             if once:
-                share = opts.duration / ROUNDS
-                parts = [requests[i::ROUNDS] for i in range(ROUNDS)]
+                share = opts.duration / ENROL_ROUNDS
+                parts = [requests[i::ENROL_ROUNDS] for i in range(ENROL_ROUNDS)]
             else:
                 share = opts.duration * 2 / ROUNDS  # wrk rounds it to whole seconds
                 parts = [requests] * ROUNDS
@@ -277,7 +282,7 @@ def count_statements(fx: Fixtures) -> dict[str, int | str]:
         return {
             "sheet": counted(hr, "GET", f"/anwesenheit/termine/{fx.sheet_session_id}"),
             "click": counted(hr, "POST", click_url, data={"status": "excused"}, headers=htmx),
-            "enrol": counted(enroller, "POST", f"/reihen/termine/{fx.enrol_session_id}/anmelden",
+            "enrol": counted(enroller, "POST", f"/reihen/termine/{fx.enrol_session_ids[0]}/anmelden",
                              headers=htmx),
             "series": counted(lister, "GET", "/reihen/"),
             "series_one": counted(lister, "GET", f"/reihen/?reihe={fx.bench_series_id}"),

@@ -83,7 +83,9 @@ def test_tiny_network_follows_the_models_rules(bench_database_url):
     assert [e.id for e in sheet] == fx.sheet_enrolment_ids and len(sheet) == 30
     assert not any(m.session_id == fx.sheet_session_id for m in marks)
     assert starts[fx.sheet_session_id] < ends[fx.sheet_session_id]
-    assert not by_session.get(fx.enrol_session_id) and not by_session.get(fx.rush_session_id)
+    assert len(set(fx.enrol_session_ids)) == dataset.ENROL_SESSIONS
+    for empty in (*fx.enrol_session_ids, fx.rush_session_id):
+        assert not by_session.get(empty)
     assert len(set(fx.enrol_emails) | set(fx.rush_emails)) == scale.enrol_pool + scale.rush_users
 
 
@@ -139,8 +141,9 @@ def test_rush_hour_and_measurements_run_against_a_tiny_tracker(tmp_path):
         # sent in slices, one per pair: nobody enrols twice (that would answer 409 and
         # count as failed above).
         pairs = scenario["pair_ratios"]
-        assert len(pairs) == len(scenario["bare"]["runs_rps"]) == bench_run.ROUNDS
-        assert len(scenario["tracker"]["runs_rps"]) == bench_run.ROUNDS
+        rounds = bench_run.ENROL_ROUNDS if name == "enrol" else bench_run.ROUNDS
+        assert len(pairs) == len(scenario["bare"]["runs_rps"]) == rounds
+        assert len(scenario["tracker"]["runs_rps"]) == rounds
         assert scenario["ratio"] == round(sorted(pairs)[len(pairs) // 2], 4)
     rush = measured["rush_hour"]
     assert rush["attempts"] == 10 and rush["server_errors"] == 0
