@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import pytest
 from openpyxl import Workbook
@@ -207,6 +208,65 @@ def test_an_empty_xlsx_and_one_without_the_columns_are_refused(client, db, admin
     assert "Die Datei ist leer." in _upload(client, _xlsx([]), "leer.xlsx").get_data(as_text=True)
     html = _upload(client, _xlsx([["Spalte A", "Spalte B"], [1, 2]]), "x.xlsx").get_data(as_text=True)
     assert "In der Kopfzeile fehlen Spalten: Name, Vorname, E-Mail" in html
+
+
+def _with_sheet(xlsx: bytes, sheet_xml: bytes) -> bytes:
+    """The workbook with its first sheet's XML replaced, as a damaged or hostile file has it."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info.filename, sheet_xml if info.filename == "xl/worksheets/sheet1.xml" else data)
+    return out.getvalue()
+
+
+def test_an_xlsx_broken_after_its_first_rows_is_refused_as_damaged(client, db, admin, city):
+    # The zip and the start of the sheet are fine; the XML breaks far into the rows, where
+    # openpyxl only notices while reading them (a file cut off during a copy).
+    rows = [["Name", "Vorname", "E-Mail"]] + [[f"N{i}", "V", f"p{i}@stadt.example"] for i in range(2000)]
+    good = _xlsx(rows)
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    before = _people(db)
+    response = _upload(client, _with_sheet(good, sheet[: len(sheet) * 3 // 4] + b"<<"), "liste.xlsx")
+    assert response.status_code == 422
+    assert "Die Excel-Arbeitsmappe ist beschädigt" in response.get_data(as_text=True)
+    assert _people(db) == before
+    with client.session_transaction() as s:
+        assert "staff_import" not in s
+
+
+def test_an_xlsx_with_an_entity_bomb_is_refused_without_expanding_it(client, db, admin):
+    # A billion laughs: expat (2.4 and newer) stops the amplification, openpyxl's reading
+    # of the workbook fails and the upload is refused like any file that is no workbook.
+    entities = '<!ENTITY a0 "lol">' + "".join(
+        f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 10))
+    sheet = (f'<?xml version="1.0"?><!DOCTYPE w [{entities}]>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&a9;</t></is></c></row>'
+             "</sheetData></worksheet>").encode()
+    response = _upload(client, _with_sheet(_xlsx([["Name"]]), sheet), "liste.xlsx")
+    assert response.status_code == 422
+    assert "keine gültige Excel-Arbeitsmappe" in response.get_data(as_text=True)
+
+
+def test_an_xlsx_that_unpacks_to_more_than_the_limit_is_refused_unread(client, db, admin, monkeypatch):
+    # A few hundred kilobytes that unpack to 60 MB of sheet: refused by the sizes the zip
+    # declares, before any XML is parsed.
+    from tracker.services import staff_import
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the workbook was opened")
+
+    monkeypatch.setattr("openpyxl.load_workbook", unreachable)
+    padding = b" " * (60 * 1024 * 1024)
+    sheet = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             + padding + b"<sheetData/></worksheet>")
+    data = _with_sheet(_xlsx([["Name"]]), sheet)
+    assert len(data) < 1024 * 1024 < staff_import.MAX_UNPACKED_BYTES < len(sheet)
+    response = _upload(client, data, "liste.xlsx")
+    assert response.status_code == 422
+    assert "entpackt zu groß" in response.get_data(as_text=True)
 
 
 def test_no_file_chosen_gets_a_message_next_to_the_field(client, admin):

@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,10 @@ from tracker.models import Organisation, Role, User
 from tracker.services import Conflict, ServiceError, accounts, audit
 
 MAX_ROWS = 5000
+# What an .xlsx may unpack to, by the sizes its zip declares (zipfile never unpacks more than
+# that). A staff list of MAX_ROWS rows unpacks to a few megabytes; a 10 MB upload of
+# repeated bytes could unpack to gigabytes of XML.
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 PREVIEW_MAX_AGE_SECONDS = 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
@@ -162,15 +167,32 @@ def _csv_table(data: bytes) -> list[list[str]]:
     return table
 
 
+def _not_a_workbook() -> ServiceError:
+    return ServiceError(
+        _("Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei.")
+    )
+
+
+def _unpacked_size(data: bytes) -> int:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise _not_a_workbook() from exc
+
+
 def _xlsx_table(data: bytes) -> list[list]:
     from openpyxl import load_workbook
 
+    if _unpacked_size(data) > MAX_UNPACKED_BYTES:
+        raise ServiceError(_(
+            "Die Excel-Arbeitsmappe ist entpackt zu groß (mehr als %(mb)s MB). Bitte laden Sie "
+            "nur die Personalliste hoch, zum Beispiel als .csv-Datei.",
+            mb=MAX_UNPACKED_BYTES // (1024 * 1024)))
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # BadZipFile, KeyError, openpyxl's InvalidFileException, ...
-        raise ServiceError(
-            _("Die Datei ist keine gültige Excel-Arbeitsmappe (.xlsx). Bitte prüfen Sie die Datei.")
-        ) from exc
+        raise _not_a_workbook() from exc
     try:
         if not workbook.worksheets:
             return []
@@ -180,6 +202,10 @@ def _xlsx_table(data: bytes) -> list[list]:
             if len(table) > MAX_ROWS + 1:
                 break
         return table
+    except Exception as exc:  # the sheet's XML is read only here: ParseError, ValueError, ...
+        raise ServiceError(_(
+            "Die Excel-Arbeitsmappe ist beschädigt und kann nicht gelesen werden. Bitte "
+            "speichern Sie sie erneut oder laden Sie die Liste als .csv-Datei hoch.")) from exc
     finally:
         workbook.close()
 
