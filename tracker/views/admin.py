@@ -275,7 +275,13 @@ def series_list():
 
 @bp.route("/reihen/neu", methods=["GET", "POST"])
 def series_new():
-    form = _series_form(None)
+    return _series_form_page(None)
+
+
+def _series_form_page(series: TrainingSeries | None):
+    """The series form for a new series (`series` None) or an existing one: the same fields,
+    checks and answers, only the service call and the confirmation differ."""
+    form = _series_form(series)
     status = 200
     if form.validate_on_submit():
         try:
@@ -283,15 +289,22 @@ def series_new():
         except ServiceError as exc:
             status = _field_error(form.coordinators, exc)
         else:
-            series = series_admin.create_series(actor=current_user, coordinators=coordinators,
-                                                **_series_values(form))
+            if series is None:
+                series = series_admin.create_series(actor=current_user, coordinators=coordinators,
+                                                    **_series_values(form))
+                message = _("Die Reihe „%(title)s“ wurde angelegt. Legen Sie jetzt ihre Termine "
+                            "an.", title=series.title)
+            else:
+                series_admin.update_series(series, actor=current_user, coordinators=coordinators,
+                                           archived=bool(form.archived.data),
+                                           **_series_values(form))
+                message = _("Die Reihe wurde gespeichert.")
             db.session.commit()
-            flash(_("Die Reihe „%(title)s“ wurde angelegt. Legen Sie jetzt ihre Termine an.",
-                    title=series.title), "success")
+            flash(message, "success")
             return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
     elif form.errors:
         status = 422
-    return render_template("admin/series_form.html", form=form, series=None), status
+    return render_template("admin/series_form.html", form=form, series=series), status
 
 
 @bp.get("/reihen/<int:series_id>")
@@ -306,23 +319,7 @@ def series_detail(series_id: int):
 
 @bp.route("/reihen/<int:series_id>/bearbeiten", methods=["GET", "POST"])
 def series_edit(series_id: int):
-    series = _get_series_or_404(series_id)
-    form = _series_form(series)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            coordinators = series_admin.parse_coordinators(form.coordinators.data)
-        except ServiceError as exc:
-            status = _field_error(form.coordinators, exc)
-        else:
-            series_admin.update_series(series, actor=current_user, coordinators=coordinators,
-                                       archived=bool(form.archived.data), **_series_values(form))
-            db.session.commit()
-            flash(_("Die Reihe wurde gespeichert."), "success")
-            return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
-    elif form.errors:
-        status = 422
-    return render_template("admin/series_form.html", form=form, series=series), status
+    return _series_form_page(_get_series_or_404(series_id))
 
 
 @bp.route("/reihen/<int:series_id>/kopieren", methods=["GET", "POST"])
