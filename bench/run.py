@@ -143,82 +143,136 @@ def tracker_env(fx: Fixtures) -> dict[str, str]:
             "TRACKER_ENV": "development", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
+def measure_scenario(fx: Fixtures, label: str, port: int, bare_port: int, name: str,
+                     opts) -> tuple[dict, float]:
+    """One measurement on a served tracker: tracker and bare in turns. Returns its figures
+    and the seconds its logins took."""
+    pool_emails = fx.enrol_emails[:-1]  # the last one is kept for the SQL count
+    started = round(time.time(), 3)
+    # Fresh logins right before each measurement. A browser stores the cookie that
+    # tracker re-signs once a minute (the idle timeout's stamp); wrk replays a fixed
+    # one, so a login older than a minute would have every measured request re-sign
+    # and send the cookie, which no browser causes.
+    t0 = time.perf_counter()
+    hr = loadgen.login(port, fx.hr_email, fx.password)
+    lister = loadgen.login(port, fx.list_email, fx.list_password)
+    pool = loadgen.login_pool(port, pool_emails, fx.password) if name == "enrol" else []
+    login_seconds = round(time.perf_counter() - t0, 1)
+    requests = _scenario_requests(fx, name, hr, lister, pool)
+    once = name == "enrol"
+    probe, warm = requests[-1], requests[-RESERVED + 1:-1] if once else requests
+    if once:
+        requests = requests[:-RESERVED + 1]
+    status, size = _probe(port, probe)
+    if status >= 400:
+        say(f"  [{label}] {name}: probe answered HTTP {status}; not measured")
+        return {"error": f"probe answered HTTP {status}"}, login_seconds
+    loadgen.python_load(port, warm, connections=2, count=20)
+    loadgen.python_load(bare_port, _bare(warm, size), connections=2, count=20)
+    # Tracker and the bare app in turns, ROUNDS times; the ratio is the median of the
+    # rounds' ratios. On a shared VM the same code measured 0.14 to 0.23 in
+    # consecutive 5-second runs: a pair run back to back sees the same machine, and
+    # the median drops a bad minute. The enrolment pool is sent once, in
+    # ENROL_ROUNDS rounds: each takes its own slice of it (7,000 people in three
+    # sessions), and wrk runs one second on half a slice (enough for ~1,150
+    # enrolments a second, see loadgen.load), the bare app as long. The others get
+    # ROUNDS rounds of two thirds of the duration each.
+    if once:
+        share = opts.duration / ENROL_ROUNDS
+        parts = [requests[i::ENROL_ROUNDS] for i in range(ENROL_ROUNDS)]
+    else:
+        share = opts.duration * 2 / ROUNDS  # wrk rounds it to whole seconds
+        parts = [requests] * ROUNDS
+    tracker_runs, bare_runs = [], []
+    for part in parts:
+        run = loadgen.load(port, part, tool=opts.tool, connections=opts.connections,
+                           duration=share, once=once)
+        # The Python generator sends a pool once: the bare app then gets as many
+        # requests as tracker did; wrk runs both for the same time.
+        bare_once = once and run.tool == "python"
+        tracker_runs.append(run)
+        bare_runs.append(loadgen.load(
+            bare_port, _bare(part[: run.requests] if bare_once else part, size),
+            tool=run.tool, connections=opts.connections,
+            duration=loadgen.ONCE_SECONDS if once else share, once=bare_once))
+    pair_ratios = [t.rps / b.rps if b.rps else 0.0
+                   for t, b in zip(tracker_runs, bare_runs, strict=True)]
+    ratio = statistics.median(pair_ratios)
+    tracker = _merged(tracker_runs)
+    bare_rps = statistics.median(b.rps for b in bare_runs)
+    bare = bare_runs[0]
+    result = {
+        "started_s": started,  # seconds since the epoch: when its logins began
+        "bytes": size, "tracker": {**tracker.as_dict(),
+                                   "runs_rps": [round(t.rps, 1) for t in tracker_runs]},
+        "bare": {**bare.as_dict(), "rps": round(bare_rps, 1),
+                 "runs_rps": [round(b.rps, 1) for b in bare_runs]},
+        "pair_ratios": [round(r, 4) for r in pair_ratios],
+        "ratio": round(ratio, 4) if ratio is not None else None,
+    }
+    say(f"  [{label}] {name:<6} tracker {tracker.rps:8.1f} req/s  bare {bare_rps:8.1f} "
+        f"req/s  ratio {ratio:.3f}  ({size} bytes, {tracker.failed} failed)")
+    return result, login_seconds
+
+
+def _announce(fx: Fixtures, label: str, port: int, rush: bool) -> None:
+    say(f"  [{label}] tracker on port {port}; logging in {len(fx.enrol_emails)} "
+        f"+ {len(fx.rush_emails) if rush else 0} people ...")
+
+
+def _tracker_log(opts, label: str) -> Path:
+    return opts.data_dir / "logs" / f"gunicorn-{label}.log"
+
+
 def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -> dict:
-    """The four measurements (tracker, then bare at the same size) and the rush hour."""
-    out: dict = {"scenarios": {}}
-    log = opts.data_dir / "logs" / f"gunicorn-{label}.log"
-    with loadgen.served("bench.tracker_app:app", env=tracker_env(fx), log=log) as port:
-        say(f"  [{label}] tracker on port {port}; logging in {len(fx.enrol_emails)} "
-            f"+ {len(fx.rush_emails) if rush else 0} people ...")
-        pool_emails = fx.enrol_emails[:-1]  # the last one is kept for the SQL count
-        out["login_seconds"] = 0.0
+    """The measurements of one data set (tracker, then bare at the same size) and the rush
+    hour. `make bench` measures its data sets side by side instead (measure_side_by_side)."""
+    out: dict = {"scenarios": {}, "login_seconds": 0.0}
+    with loadgen.served("bench.tracker_app:app", env=tracker_env(fx),
+                        log=_tracker_log(opts, label)) as port:
+        _announce(fx, label, port, rush)
         for name in SCENARIOS:
-            # Fresh logins right before each measurement. A browser stores the cookie that
-            # tracker re-signs once a minute (the idle timeout's stamp); wrk replays a fixed
-            # one, so a login older than a minute would have every measured request re-sign
-            # and send the cookie, which no browser causes.
-            t0 = time.perf_counter()
-            hr = loadgen.login(port, fx.hr_email, fx.password)
-            lister = loadgen.login(port, fx.list_email, fx.list_password)
-            pool = loadgen.login_pool(port, pool_emails, fx.password) if name == "enrol" else []
-            out["login_seconds"] += round(time.perf_counter() - t0, 1)
-            requests = _scenario_requests(fx, name, hr, lister, pool)
-            once = name == "enrol"
-            probe, warm = requests[-1], requests[-RESERVED + 1:-1] if once else requests
-            if once:
-                requests = requests[:-RESERVED + 1]
-            status, size = _probe(port, probe)
-            if status >= 400:
-                out["scenarios"][name] = {"error": f"probe answered HTTP {status}"}
-                say(f"  [{label}] {name}: probe answered HTTP {status}; not measured")
-                continue
-            loadgen.python_load(port, warm, connections=2, count=20)
-            loadgen.python_load(bare_port, _bare(warm, size), connections=2, count=20)
-            # Tracker and the bare app in turns, ROUNDS times; the ratio is the median of the
-            # rounds' ratios. On a shared VM the same code measured 0.14 to 0.23 in
-            # consecutive 5-second runs: a pair run back to back sees the same machine, and
-            # the median drops a bad minute. The enrolment pool is sent once, in
-            # ENROL_ROUNDS rounds: each takes its own slice of it (7,000 people in three
-            # sessions), and wrk runs one second on half a slice (enough for ~1,150
-            # enrolments a second, see loadgen.load), the bare app as long. The others get
-            # ROUNDS rounds of two thirds of the duration each.
-            if once:
-                share = opts.duration / ENROL_ROUNDS
-                parts = [requests[i::ENROL_ROUNDS] for i in range(ENROL_ROUNDS)]
-            else:
-                share = opts.duration * 2 / ROUNDS  # wrk rounds it to whole seconds
-                parts = [requests] * ROUNDS
-            tracker_runs, bare_runs = [], []
-            for part in parts:
-                run = loadgen.load(port, part, tool=opts.tool, connections=opts.connections,
-                                   duration=share, once=once)
-                # The Python generator sends a pool once: the bare app then gets as many
-                # requests as tracker did; wrk runs both for the same time.
-                bare_once = once and run.tool == "python"
-                tracker_runs.append(run)
-                bare_runs.append(loadgen.load(
-                    bare_port, _bare(part[: run.requests] if bare_once else part, size),
-                    tool=run.tool, connections=opts.connections,
-                    duration=loadgen.ONCE_SECONDS if once else share, once=bare_once))
-            pair_ratios = [t.rps / b.rps if b.rps else 0.0
-                           for t, b in zip(tracker_runs, bare_runs, strict=True)]
-            ratio = statistics.median(pair_ratios)
-            tracker = _merged(tracker_runs)
-            bare_rps = statistics.median(b.rps for b in bare_runs)
-            bare = bare_runs[0]
-            out["scenarios"][name] = {
-                "bytes": size, "tracker": {**tracker.as_dict(),
-                                           "runs_rps": [round(t.rps, 1) for t in tracker_runs]},
-                "bare": {**bare.as_dict(), "rps": round(bare_rps, 1),
-                         "runs_rps": [round(b.rps, 1) for b in bare_runs]},
-                "pair_ratios": [round(r, 4) for r in pair_ratios],
-                "ratio": round(ratio, 4) if ratio is not None else None,
-            }
-            say(f"  [{label}] {name:<6} tracker {tracker.rps:8.1f} req/s  bare {bare_rps:8.1f} "
-                f"req/s  ratio {ratio:.3f}  ({size} bytes, {tracker.failed} failed)")
+            out["scenarios"][name], seconds = measure_scenario(fx, label, port, bare_port, name,
+                                                               opts)
+            out["login_seconds"] += seconds
         if rush:
             out["rush_hour"] = run_rush(fx, port, label)
     return out
+
+
+def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts,
+                         step) -> dict[str, dict]:
+    """Every data set served at once, each measurement run on one data set after the other
+    (demo, large, ...), then the next measurement. The cost growth compares the demo's and
+    the large data set's ratios: measured one whole data set after the other, five minutes
+    apart, they met different minutes of this VM (the same sheet read 0.187 and 0.124, and a
+    few minutes later on its own 0.142 and 0.134); side by side they are a minute apart.
+    `step(what, fn, *args)` runs one piece and records its failure (see main)."""
+    results: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        ports: dict[str, int] = {}
+        for label, fx in fixtures.items():
+            server = loadgen.served("bench.tracker_app:app", env=tracker_env(fx),
+                                    log=_tracker_log(opts, label))
+            port = step(f"serving {label}", stack.enter_context, server)
+            if port:
+                ports[label] = port
+                results[label] = {"scenarios": {}, "login_seconds": 0.0}
+                _announce(fx, label, port, rush=True)
+        for name in SCENARIOS:
+            for label, port in ports.items():
+                measured = step(f"{name} on {label}", measure_scenario, fixtures[label], label,
+                                port, bare_port, name, opts)
+                if measured:
+                    results[label]["scenarios"][name], seconds = measured
+                    results[label]["login_seconds"] += seconds
+                else:
+                    results[label]["scenarios"][name] = {"error": "failed (see errors)"}
+        for label, port in ports.items():
+            rush = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
+            if rush:
+                results[label]["rush_hour"] = rush
+    return results
 
 
 def run_rush(fx: Fixtures, port: int, label: str) -> dict:
@@ -577,14 +631,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Serving bare Flask and tracker (gunicorn, 2 sync workers), load by {opts.tool} ...")
         bare_log = opts.data_dir / "logs" / "gunicorn-bare.log"
         with loadgen.served("bench.bare_app:app", log=bare_log) as bare:
-            for label, fx in fixtures.items():
-                run = step(f"measurements on {label}", measure, fx, label, bare, opts)
-                if run:
-                    rush = run.pop("rush_hour", None)
-                    results["throughput"][label] = run
-                    if rush is not None:
-                        results["rush_hour"][label] = rush
-                        failed = failed or not rush["ok"]
+            measured = measure_side_by_side(fixtures, bare, opts, step)
+        for label, run in measured.items():
+            rush = run.pop("rush_hour", None)
+            results["throughput"][label] = run
+            if rush is not None:
+                results["rush_hour"][label] = rush
+                failed = failed or not rush["ok"]
         for label, fx in fixtures.items():
             counts = step(f"SQL counts on {label}", count_statements, fx)
             if counts:

@@ -197,6 +197,13 @@ def test_make_bench_without_wrk_or_postgres_runs_what_it_can_and_exits_0(tmp_pat
     assert "PostgreSQL: not reachable" in skipped
     assert data["settings"]["tool"] == "python"
     assert set(data["throughput"]) == {"demo-sqlite", "tiny-sqlite"}
+    # Side by side: each measurement on both data sets, one right after the other, then the
+    # next measurement (the growth compares figures of the same minute).
+    started = sorted((scenario["started_s"], name)
+                     for run in data["throughput"].values()
+                     for name, scenario in run["scenarios"].items())
+    assert [name for _, name in started] == [name for name in bench_run.SCENARIOS
+                                             for _ in range(2)]
     assert data["rush_hour"]["tiny-sqlite"]["ok"]
     assert data["rush_hour"]["postgresql"]["skipped"].startswith("skipped")
     assert data["machine"]["cores"] and data["versions"]["openpyxl"]
