@@ -220,45 +220,35 @@ def _announce(fx: Fixtures, label: str, port: int, rush: bool) -> None:
         f"+ {len(fx.rush_emails) if rush else 0} people ...")
 
 
-def _tracker_log(opts, label: str) -> Path:
-    return opts.data_dir / "logs" / f"gunicorn-{label}.log"
+def _call(_what: str, fn, *args):
+    return fn(*args)  # no record: a failure propagates
 
 
 def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -> dict:
-    """The measurements of one data set (tracker, then bare at the same size) and the rush
-    hour. `make bench` measures its data sets side by side instead (measure_side_by_side)."""
-    out: dict = {"scenarios": {}, "login_seconds": 0.0}
-    with loadgen.served("bench.tracker_app:app", env=tracker_env(fx),
-                        log=_tracker_log(opts, label)) as port:
-        _announce(fx, label, port, rush)
-        for name in SCENARIOS:
-            out["scenarios"][name], seconds = measure_scenario(fx, label, port, bare_port, name,
-                                                               opts)
-            out["login_seconds"] += seconds
-        if rush:
-            out["rush_hour"] = run_rush(fx, port, label)
-    return out
+    """The measurements of one data set and its rush hour; a failure raises."""
+    return measure_side_by_side({label: fx}, bare_port, opts, _call, rush=rush)[label]
 
 
-def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts,
-                         step) -> dict[str, dict]:
+def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts, step,
+                         rush: bool = True) -> dict[str, dict]:
     """Every data set served at once, each measurement run on one data set after the other
-    (demo, large, ...), then the next measurement. The cost growth compares the demo's and
-    the large data set's ratios: measured one whole data set after the other, five minutes
-    apart, they met different minutes of this VM (the same sheet read 0.187 and 0.124, and a
-    few minutes later on its own 0.142 and 0.134); side by side they are a minute apart.
-    `step(what, fn, *args)` runs one piece and records its failure (see main)."""
+    (demo, large, ...), then the next measurement, then the rush hours. The cost growth
+    compares the demo's and the large data set's ratios: measured one whole data set after
+    the other, five minutes apart, they met different minutes of this VM (the same sheet
+    read 0.187 and 0.124, and a few minutes later on its own 0.142 and 0.134); side by side
+    they are a minute apart. `step(what, fn, *args)` runs one piece and records its failure
+    (see main)."""
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         ports: dict[str, int] = {}
         for label, fx in fixtures.items():
             server = loadgen.served("bench.tracker_app:app", env=tracker_env(fx),
-                                    log=_tracker_log(opts, label))
+                                    log=opts.data_dir / "logs" / f"gunicorn-{label}.log")
             port = step(f"serving {label}", stack.enter_context, server)
             if port:
                 ports[label] = port
                 results[label] = {"scenarios": {}, "login_seconds": 0.0}
-                _announce(fx, label, port, rush=True)
+                _announce(fx, label, port, rush)
         for name in SCENARIOS:
             for label, port in ports.items():
                 measured = step(f"{name} on {label}", measure_scenario, fixtures[label], label,
@@ -269,9 +259,10 @@ def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts,
                 else:
                     results[label]["scenarios"][name] = {"error": "failed (see errors)"}
         for label, port in ports.items():
-            rush = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
             if rush:
-                results[label]["rush_hour"] = rush
+                done = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
+                if done:
+                    results[label]["rush_hour"] = done
     return results
 
 
