@@ -54,7 +54,8 @@ FLOOR_BYTES = 3500  # about the size of an attendance click's answer
 FORM = "application/x-www-form-urlencoded"
 ROUNDS = 3  # tracker and bare in turns per measurement
 # The enrolment's rounds, each on its own slice of the pool: a round is one second of wrk
-# (see measure), and three of them read cost growths of 1.02 to 1.50 for the same code.
+# (see measure_scenario), and three of them read cost growths of 1.02 to 1.50 for the same
+# code.
 ENROL_ROUNDS = 9
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
 
@@ -258,11 +259,11 @@ def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts, st
                     results[label]["login_seconds"] += seconds
                 else:
                     results[label]["scenarios"][name] = {"error": "failed (see errors)"}
-        for label, port in ports.items():
-            if rush:
-                done = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
-                if done:
-                    results[label]["rush_hour"] = done
+        rushed = ports if rush else {}
+        for label, port in rushed.items():
+            done = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
+            if done:
+                results[label]["rush_hour"] = done
     return results
 
 
@@ -327,8 +328,8 @@ def count_statements(fx: Fixtures) -> dict[str, int | str]:
         return {
             "sheet": counted(hr, "GET", f"/anwesenheit/termine/{fx.sheet_session_id}"),
             "click": counted(hr, "POST", click_url, data={"status": "excused"}, headers=htmx),
-            "enrol": counted(enroller, "POST", f"/reihen/termine/{fx.enrol_session_ids[0]}/anmelden",
-                             headers=htmx),
+            "enrol": counted(enroller, "POST",
+                             f"/reihen/termine/{fx.enrol_session_ids[0]}/anmelden", headers=htmx),
             "series": counted(lister, "GET", "/reihen/"),
             "series_one": counted(lister, "GET", f"/reihen/?reihe={fx.bench_series_id}"),
         }
