@@ -48,6 +48,7 @@ from tracker.models import (
     utcnow,
 )
 from tracker.services.demo_data import DEMO_PASSWORD, FIRST_NAMES, LAST_NAMES, TOPICS, TRAINERS
+from tracker.views.trainings import PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / "data"
@@ -77,6 +78,16 @@ class Scale:
     enrol_pool: int = 7_000
     rush_users: int = 500
     rush_seats: int = 30
+    # Upcoming sessions of the bench series beyond the fixtures, so that the series list's
+    # first page is full (PAGE_SIZE sessions) on every data set: the demo's own upcoming
+    # sessions are fewer (8 to 10, as its dates move with today's), and a page of half the
+    # sessions made the series list's cost growth a measure of its content, not of the data
+    # volume. Included in `sessions`.
+    list_sessions: int = PAGE_SIZE
+
+    @property
+    def fixture_sessions(self) -> int:
+        return FIXTURE_SESSIONS + self.list_sessions
 
 
 LARGE = Scale("large", organisations=20, people=20_000, series=100, sessions=2_000,
@@ -84,8 +95,8 @@ LARGE = Scale("large", organisations=20, people=20_000, series=100, sessions=2_0
 # For trying things (`BENCH_SCALE=small`): the same shape, a tenth of the size.
 MEDIUM = Scale("medium", organisations=20, people=4_000, series=40, sessions=400,
                enrolments=50_000, enrol_pool=600, rush_users=500)
-TINY = Scale("tiny", organisations=3, people=120, series=3, sessions=9, enrolments=300,
-             enrol_pool=30, rush_users=10, rush_seats=3)
+TINY = Scale("tiny", organisations=3, people=120, series=3, sessions=11, enrolments=300,
+             enrol_pool=30, rush_users=10, rush_seats=3, list_sessions=2)
 SCALES = {s.name: s for s in (LARGE, MEDIUM, TINY)}
 
 ORG_KINDS = ["Stadtverwaltung", "Landkreis", "Hochschule", "Finanzamt", "Jobcenter",
@@ -300,7 +311,7 @@ class Person:
 def _add_fixtures(
     loader: Loader, ids: dict[str, int], now: datetime, org_ids: list[int], hr: Person,
     sheet_people: list[Person], enrol_pool: list[Person], rush_people: list[Person],
-    rush_seats: int,
+    rush_seats: int, list_sessions: int,
 ) -> dict:
     """The series the measurements use, owned by the first organisation, open to all."""
     series_id = ids["training_series"]
@@ -329,6 +340,8 @@ def _add_fixtures(
                          now + timedelta(days=30, hours=n), len(enrol_pool) + 100, 0)
                  for n in range(1, ENROL_SESSIONS + 1)]
     rush_id = session(f"Ansturm auf {rush_seats} Plätze", now + timedelta(days=31), rush_seats, 0)
+    for n in range(1, list_sessions + 1):  # see Scale.list_sessions
+        session(f"Weiterer Termin {n}", now + timedelta(days=40 + n), 20, 0)
     sheet_enrolments = []
     for i, person in enumerate(sheet_people):
         eid = ids["enrolment"]
@@ -422,7 +435,7 @@ def build_network(url: str, scale: Scale = LARGE, seed: int = 2026) -> Fixtures:
 
         # Series over five years, each open to its owner and two partners.
         start_year = now.year - 3
-        generated_sessions = scale.sessions - FIXTURE_SESSIONS
+        generated_sessions = scale.sessions - scale.fixture_sessions
         generated_enrolments = scale.enrolments - SHEET_SIZE
         session_plan = []  # (session_id, series_id, owner, open orgs, starts)
         sid = ids["training_session"]
@@ -510,7 +523,8 @@ def build_network(url: str, scale: Scale = LARGE, seed: int = 2026) -> Fixtures:
                    attendance_change=cid)
 
         fixture_ids = _add_fixtures(loader, ids, now, org_ids, hr_staff[org_ids[0]],
-                                    sheet_people, enrol_pool, rush_people, scale.rush_seats)
+                                    sheet_people, enrol_pool, rush_people, scale.rush_seats,
+                                    scale.list_sessions)
         loader.finish()
         counts = _counts(conn)
     _analyse(engine)
@@ -554,7 +568,7 @@ def build_demo(url: str, scale: Scale = LARGE) -> Fixtures:
         pool = people[SHEET_SIZE:SHEET_SIZE + scale.enrol_pool]
         rush = people[SHEET_SIZE + scale.enrol_pool:]
         fixture_ids = _add_fixtures(loader, ids, now, org_ids, hr, sheet, pool, rush,
-                                    scale.rush_seats)
+                                    scale.rush_seats, scale.list_sessions)
         loader.finish()
         counts = _counts(conn)
     _analyse(engine)

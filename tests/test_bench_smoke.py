@@ -4,6 +4,7 @@ PostgreSQL. Nothing here times anything; the figures are bench/run.py's business
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, func, select
 from bench import dataset, loadgen, rush_hour
 from bench import run as bench_run
 from bench.loadgen import Request
+from tests.conftest import make_app
 from tracker.config import normalise_database_url
 from tracker.models import AttendanceMark, Enrolment, TrainingSession
 
@@ -97,6 +99,27 @@ def test_the_same_seed_builds_the_same_network(tmp_path):
     assert [(e.user_id, e.session_id, e.state, e.waitlist_seq) for e in a] == [
         (e.user_id, e.session_id, e.state, e.waitlist_seq) for e in b]
     assert first.enrol_emails == second.enrol_emails
+
+
+def test_the_demo_data_sets_series_list_shows_a_full_first_page(tmp_path):
+    # The series list's cost growth compares the demo's first page with the large data set's:
+    # both must show PAGE_SIZE sessions, or the growth measures the content (the demo alone
+    # shows 8 to 10 upcoming sessions).
+    from tracker.extensions import db
+    from tracker.views.trainings import PAGE_SIZE
+
+    scale = dataclasses.replace(dataset.TINY, list_sessions=PAGE_SIZE)
+    fx = dataset.build_demo(dataset.fresh_sqlite_url("demo", tmp_path), scale)
+    app = make_app(fx.database_url)
+    with app.app_context():
+        client = app.test_client()
+        login = client.post("/anmelden",
+                            data={"email": fx.list_email, "password": fx.list_password})
+        assert login.status_code == 303
+        page = client.get("/reihen/").get_data(as_text=True)
+        db.engine.dispose()
+    assert page.count('class="kern-table__cell sessions-table__title"') == PAGE_SIZE
+    assert "Weiterer Termin" in page
 
 
 def test_load_generator_drives_a_bare_server_and_leaves_nothing_running():
