@@ -96,7 +96,7 @@ LARGE = Scale("large", organisations=20, people=20_000, series=100, sessions=2_0
 MEDIUM = Scale("medium", organisations=20, people=4_000, series=40, sessions=400,
                enrolments=50_000, enrol_pool=600, rush_users=500)
 TINY = Scale("tiny", organisations=3, people=120, series=3, sessions=11, enrolments=300,
-             enrol_pool=30, rush_users=10, rush_seats=3, list_sessions=2)
+             enrol_pool=40, rush_users=10, rush_seats=3, list_sessions=2)
 SCALES = {s.name: s for s in (LARGE, MEDIUM, TINY)}
 
 ORG_KINDS = ["Stadtverwaltung", "Landkreis", "Hochschule", "Finanzamt", "Jobcenter",

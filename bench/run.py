@@ -54,7 +54,7 @@ FLOOR_BYTES = 3500  # about the size of an attendance click's answer
 FORM = "application/x-www-form-urlencoded"
 ROUNDS = 3  # tracker and bare in turns per measurement
 # The enrolment's rounds, each on its own slice of the pool: a round is one second of wrk
-# (see measure_scenario), and three of them read cost growths of 1.02 to 1.50 for the same
+# (see Measurement.run_round), and three of them read cost growths of 1.02 to 1.50 for the same
 # code.
 ENROL_ROUNDS = 9
 RESERVED = 22  # pool members kept out of the load: 1 for the SQL count, 1 probe, 20 warm-up
@@ -144,76 +144,97 @@ def tracker_env(fx: Fixtures) -> dict[str, str]:
             "TRACKER_ENV": "development", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def measure_scenario(fx: Fixtures, label: str, port: int, bare_port: int, name: str,
-                     opts) -> tuple[dict, float]:
-    """One measurement on a served tracker: tracker and bare in turns. Returns its figures
-    and the seconds its logins took."""
-    pool_emails = fx.enrol_emails[:-1]  # the last one is kept for the SQL count
-    started = round(time.time(), 3)
-    # Fresh logins right before each measurement. A browser stores the cookie that
-    # tracker re-signs once a minute (the idle timeout's stamp); wrk replays a fixed
-    # one, so a login older than a minute would have every measured request re-sign
-    # and send the cookie, which no browser causes.
-    t0 = time.perf_counter()
-    hr = loadgen.login(port, fx.hr_email, fx.password)
-    lister = loadgen.login(port, fx.list_email, fx.list_password)
-    pool = loadgen.login_pool(port, pool_emails, fx.password) if name == "enrol" else []
-    login_seconds = round(time.perf_counter() - t0, 1)
-    requests = _scenario_requests(fx, name, hr, lister, pool)
-    once = name == "enrol"
-    probe, warm = requests[-1], requests[-RESERVED + 1:-1] if once else requests
-    if once:
-        requests = requests[:-RESERVED + 1]
-    status, size = _probe(port, probe)
-    if status >= 400:
-        say(f"  [{label}] {name}: probe answered HTTP {status}; not measured")
-        return {"error": f"probe answered HTTP {status}"}, login_seconds
-    loadgen.python_load(port, warm, connections=2, count=20)
-    loadgen.python_load(bare_port, _bare(warm, size), connections=2, count=20)
-    # Tracker and the bare app in turns, ROUNDS times; the ratio is the median of the
-    # rounds' ratios. On a shared VM the same code measured 0.14 to 0.23 in
-    # consecutive 5-second runs: a pair run back to back sees the same machine, and
-    # the median drops a bad minute. The enrolment pool is sent once, in
-    # ENROL_ROUNDS rounds: each takes its own slice of it (7,000 people in three
-    # sessions), and wrk runs one second on half a slice (enough for ~1,150
-    # enrolments a second, see loadgen.load), the bare app as long. The others get
-    # ROUNDS rounds of two thirds of the duration each.
-    if once:
-        share = opts.duration / ENROL_ROUNDS
-        parts = [requests[i::ENROL_ROUNDS] for i in range(ENROL_ROUNDS)]
-    else:
-        share = opts.duration * 2 / ROUNDS  # wrk rounds it to whole seconds
-        parts = [requests] * ROUNDS
-    tracker_runs, bare_runs = [], []
-    for part in parts:
-        run = loadgen.load(port, part, tool=opts.tool, connections=opts.connections,
-                           duration=share, once=once)
-        # The Python generator sends a pool once: the bare app then gets as many
-        # requests as tracker did; wrk runs both for the same time.
-        bare_once = once and run.tool == "python"
-        tracker_runs.append(run)
-        bare_runs.append(loadgen.load(
-            bare_port, _bare(part[: run.requests] if bare_once else part, size),
-            tool=run.tool, connections=opts.connections,
-            duration=loadgen.ONCE_SECONDS if once else share, once=bare_once))
-    pair_ratios = [t.rps / b.rps if b.rps else 0.0
-                   for t, b in zip(tracker_runs, bare_runs, strict=True)]
-    ratio = statistics.median(pair_ratios)
-    tracker = _merged(tracker_runs)
-    bare_rps = statistics.median(b.rps for b in bare_runs)
-    bare = bare_runs[0]
-    result = {
-        "started_s": started,  # seconds since the epoch: when its logins began
-        "bytes": size, "tracker": {**tracker.as_dict(),
-                                   "runs_rps": [round(t.rps, 1) for t in tracker_runs]},
-        "bare": {**bare.as_dict(), "rps": round(bare_rps, 1),
-                 "runs_rps": [round(b.rps, 1) for b in bare_runs]},
-        "pair_ratios": [round(r, 4) for r in pair_ratios],
-        "ratio": round(ratio, 4) if ratio is not None else None,
-    }
-    say(f"  [{label}] {name:<6} tracker {tracker.rps:8.1f} req/s  bare {bare_rps:8.1f} "
-        f"req/s  ratio {ratio:.3f}  ({size} bytes, {tracker.failed} failed)")
-    return result, login_seconds
+class Measurement:
+    """One measurement on one served data set: prepared once (probe and warm-up), then run
+    round by round, each round a tracker run and a bare run back to back, so that the data
+    sets' rounds can take turns (see measure_side_by_side)."""
+
+    def __init__(self, fx: Fixtures, label: str, port: int, bare_port: int, name: str, opts):
+        self.fx, self.label, self.port, self.bare_port = fx, label, port, bare_port
+        self.name, self.opts = name, opts
+        self.once = name == "enrol"
+        self.started = round(time.time(), 3)
+        self.login_seconds = 0.0
+        self.tracker_runs: list[LoadResult] = []
+        self.bare_runs: list[LoadResult] = []
+        self.rounds_started_s: list[float] = []
+        # The enrolment pool can be sent only once: the last person is kept for the SQL
+        # count, RESERVED - 1 more for the probe and the warm-up, and the rest is cut into
+        # one slice per round (7,000 people in three sessions: ~2,300 requests a round).
+        pool = fx.enrol_emails[:-1]
+        self.slices = ([pool[:-RESERVED + 1][i::ENROL_ROUNDS] for i in range(ENROL_ROUNDS)]
+                       if self.once else [])
+        if self.once and not all(self.slices):
+            raise ValueError(f"an enrolment pool of {len(fx.enrol_emails)} is too small for "
+                             f"{ENROL_ROUNDS} rounds")
+        requests = self._requests(pool[-RESERVED + 1:] if self.once else [])
+        probe, warm = requests[-1], requests[-RESERVED + 1:-1] if self.once else requests
+        status, self.size = _probe(port, probe)
+        self.error = f"probe answered HTTP {status}" if status >= 400 else None
+        if self.error:
+            say(f"  [{label}] {name}: {self.error}; not measured")
+            return
+        loadgen.python_load(port, warm, connections=2, count=20)
+        loadgen.python_load(bare_port, _bare(warm, self.size), connections=2, count=20)
+
+    def _requests(self, pool_emails: list[str]) -> list[Request]:
+        # Fresh logins for every round. A browser stores the cookie that tracker re-signs
+        # once a minute (the idle timeout's stamp); wrk replays a fixed one, so a login
+        # older than a minute would have every measured request re-sign and send the
+        # cookie, which no browser causes.
+        t0 = time.perf_counter()
+        fx = self.fx
+        hr = loadgen.login(self.port, fx.hr_email, fx.password)
+        lister = loadgen.login(self.port, fx.list_email, fx.list_password)
+        pool = loadgen.login_pool(self.port, pool_emails, fx.password) if pool_emails else []
+        self.login_seconds += time.perf_counter() - t0
+        return _scenario_requests(fx, self.name, hr, lister, pool)
+
+    def run_round(self, i: int) -> bool:
+        """Round i: tracker for its share of the duration, then the bare app as long. On a
+        shared VM the same code measured 0.14 to 0.23 in consecutive 5-second runs; a pair
+        run back to back sees the same machine, and the median drops a bad minute. The
+        enrolment's wrk runs one second on half its round's slice (enough for ~1,150
+        enrolments a second, see loadgen.load), the bare app as long; the others get ROUNDS
+        rounds of two thirds of the duration each (wrk rounds it to whole seconds)."""
+        requests = self._requests(self.slices[i] if self.once else [])
+        self.rounds_started_s.append(round(time.time(), 3))
+        share = self.opts.duration / ENROL_ROUNDS if self.once else self.opts.duration * 2 / ROUNDS
+        run = loadgen.load(self.port, requests, tool=self.opts.tool,
+                           connections=self.opts.connections, duration=share, once=self.once)
+        # The Python generator sends a pool once: the bare app then gets as many requests
+        # as tracker did; wrk runs both for the same time.
+        bare_once = self.once and run.tool == "python"
+        bare = loadgen.load(
+            self.bare_port, _bare(requests[: run.requests] if bare_once else requests, self.size),
+            tool=run.tool, connections=self.opts.connections,
+            duration=loadgen.ONCE_SECONDS if self.once else share, once=bare_once)
+        self.tracker_runs.append(run)
+        self.bare_runs.append(bare)
+        return True
+
+    def result(self) -> dict:
+        if self.error:
+            return {"error": self.error}
+        pair_ratios = [t.rps / b.rps if b.rps else 0.0
+                       for t, b in zip(self.tracker_runs, self.bare_runs, strict=True)]
+        ratio = statistics.median(pair_ratios)
+        tracker = _merged(self.tracker_runs)
+        bare_rps = statistics.median(b.rps for b in self.bare_runs)
+        say(f"  [{self.label}] {self.name:<10} tracker {tracker.rps:8.1f} req/s  bare "
+            f"{bare_rps:8.1f} req/s  ratio {ratio:.3f}  ({self.size} bytes, "
+            f"{tracker.failed} failed)")
+        return {
+            "started_s": self.started,  # seconds since the epoch: when it was prepared
+            "rounds_started_s": self.rounds_started_s,
+            "bytes": self.size,
+            "tracker": {**tracker.as_dict(),
+                        "runs_rps": [round(t.rps, 1) for t in self.tracker_runs]},
+            "bare": {**self.bare_runs[0].as_dict(), "rps": round(bare_rps, 1),
+                     "runs_rps": [round(b.rps, 1) for b in self.bare_runs]},
+            "pair_ratios": [round(r, 4) for r in pair_ratios],
+            "ratio": round(ratio, 4),
+        }
 
 
 def _announce(fx: Fixtures, label: str, port: int, rush: bool) -> None:
@@ -232,13 +253,13 @@ def measure(fx: Fixtures, label: str, bare_port: int, opts, rush: bool = True) -
 
 def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts, step,
                          rush: bool = True) -> dict[str, dict]:
-    """Every data set served at once, each measurement run on one data set after the other
-    (demo, large, ...), then the next measurement, then the rush hours. The cost growth
-    compares the demo's and the large data set's ratios: measured one whole data set after
-    the other, five minutes apart, they met different minutes of this VM (the same sheet
-    read 0.187 and 0.124, and a few minutes later on its own 0.142 and 0.134); side by side
-    they are a minute apart. `step(what, fn, *args)` runs one piece and records its failure
-    (see main)."""
+    """Every data set served at once; each measurement runs its rounds in turns, round 1 on
+    demo, round 1 on large, round 2 on demo, ..., then the next measurement, then the rush
+    hours. The cost growth compares the demo's and the large data set's pairs of the same
+    round (see _growth). Measured one whole data set after the other, five minutes apart,
+    they met different minutes of this VM (the same sheet read 0.187 and 0.124, and a few
+    minutes later on its own 0.142 and 0.134). `step(what, fn, *args)` runs one piece and
+    records its failure (see main)."""
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         ports: dict[str, int] = {}
@@ -251,14 +272,22 @@ def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts, st
                 results[label] = {"scenarios": {}, "login_seconds": 0.0}
                 _announce(fx, label, port, rush)
         for name in SCENARIOS:
+            running: dict[str, Measurement] = {}
             for label, port in ports.items():
-                measured = step(f"{name} on {label}", measure_scenario, fixtures[label], label,
-                                port, bare_port, name, opts)
-                if measured:
-                    results[label]["scenarios"][name], seconds = measured
-                    results[label]["login_seconds"] += seconds
-                else:
-                    results[label]["scenarios"][name] = {"error": "failed (see errors)"}
+                results[label]["scenarios"][name] = {"error": "failed (see errors)"}
+                prepared = step(f"{name} on {label}", Measurement, fixtures[label], label, port,
+                                bare_port, name, opts)
+                if prepared and not prepared.error:
+                    running[label] = prepared
+                elif prepared:
+                    results[label]["scenarios"][name] = prepared.result()
+            for i in range(ENROL_ROUNDS if name == "enrol" else ROUNDS):
+                for label, measurement in list(running.items()):
+                    if not step(f"{name} on {label}", measurement.run_round, i):
+                        del running[label]
+            for label, measurement in running.items():
+                results[label]["scenarios"][name] = measurement.result()
+                results[label]["login_seconds"] += round(measurement.login_seconds, 1)
         rushed = ports if rush else {}
         for label, port in rushed.items():
             done = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
@@ -465,14 +494,17 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
                          f"{counts.get(name) or '-'!s:>4} {s['bytes']:>7}")
     if results.get("growth"):
         lines.append("")
-        lines.append(f"Cost growth: ratio on demo / ratio on large (limit {GROWTH_LIMIT}); "
+        lines.append(f"Cost growth: ratio on demo / ratio on large, median of the rounds "
+                     f"(limit {GROWTH_LIMIT}); "
                      "SQL statements and in-process CPU ms per request, demo -> large")
         for name, g in results["growth"].items():
             cpu = (f"CPU {_fmt(g.get('cpu_ms_small'))} -> {_fmt(g.get('cpu_ms_large'))} ms "
                    f"(x{_fmt(g.get('cpu_growth'), '.2f')})")
+            rounds = g.get("rounds")
+            spread = f"{min(rounds):.2f}-{max(rounds):.2f}" if rounds else "-"
             lines.append(f"  {SCENARIOS[name]:<42} {_fmt(g['growth'], '.2f'):>6}  "
-                         f"{'ok' if g['ok'] else 'MISSED':<6}  SQL {g['sql_small'] or '-'} -> "
-                         f"{g['sql_large'] or '-'}   {cpu}")
+                         f"{'ok' if g['ok'] else 'MISSED':<6}  rounds {spread:<9}  SQL "
+                         f"{g['sql_small'] or '-'} -> {g['sql_large'] or '-'}   {cpu}")
     if results["rush_hour"]:
         lines.append("")
         lines.append("Rush hour: concurrent enrolments for a 30-seat session")
@@ -667,20 +699,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _growth(results: dict, small: str, large: str) -> None:
+    """Cost growth: the demo's ratio over the large data set's, taken round by round (the
+    two pairs of a round ran a few seconds apart, see measure_side_by_side) and the median
+    of the rounds' quotients reported; the quotient of the two medians is kept beside it."""
     a, b = results["throughput"].get(small), results["throughput"].get(large)
     if not a or not b:
         results["skipped"].append("cost growth: needs both the demo and the large measurements")
         return
     for name in SCENARIOS:
-        ra = a["scenarios"].get(name, {}).get("ratio")
-        rb = b["scenarios"].get(name, {}).get("ratio")
-        growth = ra / rb if ra and rb else None
+        sa, sb = a["scenarios"].get(name, {}), b["scenarios"].get(name, {})
+        ra, rb = sa.get("ratio"), sb.get("ratio")
+        pairs_a, pairs_b = sa.get("pair_ratios") or [], sb.get("pair_ratios") or []
+        rounds = [x / y for x, y in zip(pairs_a, pairs_b, strict=False) if x and y]
+        growth = statistics.median(rounds) if rounds and len(pairs_a) == len(pairs_b) else None
         cpu_a = results.get("cpu_ms", {}).get(small, {}).get(name)
         cpu_b = results.get("cpu_ms", {}).get(large, {}).get(name)
         results["growth"][name] = {
             "cpu_ms_small": cpu_a, "cpu_ms_large": cpu_b,
             "cpu_growth": round(cpu_b / cpu_a, 3) if cpu_a and cpu_b else None,
             "ratio_small": ra, "ratio_large": rb,
+            "rounds": [round(g, 3) for g in rounds],
+            "of_medians": round(ra / rb, 3) if ra and rb else None,
             "growth": round(growth, 3) if growth else None,
             "ok": growth is not None and growth <= GROWTH_LIMIT,
             "sql_small": results["sql_counts"].get(small, {}).get(name),

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import signal
+import statistics
 from collections import Counter
 from datetime import timedelta
 
@@ -227,6 +228,17 @@ def test_make_bench_without_wrk_or_postgres_runs_what_it_can_and_exits_0(tmp_pat
                      for name, scenario in run["scenarios"].items())
     assert [name for _, name in started] == [name for name in bench_run.SCENARIOS
                                              for _ in range(2)]
+    # ... and within a measurement the rounds take turns: demo, tiny, demo, tiny, ...
+    for name in bench_run.SCENARIOS:
+        rounds = sorted((t, label) for label, run in data["throughput"].items()
+                        for t in run["scenarios"][name]["rounds_started_s"])
+        expected = bench_run.ENROL_ROUNDS if name == "enrol" else bench_run.ROUNDS
+        assert [label for _, label in rounds] == ["demo-sqlite", "tiny-sqlite"] * expected
+        growth = data["growth"][name]
+        demo, tiny = (data["throughput"][label]["scenarios"][name]["pair_ratios"]
+                      for label in ("demo-sqlite", "tiny-sqlite"))
+        quotients = [d / t for d, t in zip(demo, tiny, strict=True)]
+        assert growth["growth"] == pytest.approx(statistics.median(quotients), abs=1e-3)
     assert data["rush_hour"]["tiny-sqlite"]["ok"]
     assert data["rush_hour"]["postgresql"]["skipped"].startswith("skipped")
     assert data["machine"]["cores"] and data["versions"]["openpyxl"]
