@@ -84,6 +84,21 @@ def test_sheet_lists_enrolled_people_and_walk_ins_but_not_the_waiting_list(scene
     assert service.sheet_counts(scene.session.id) == service.Counts(4, 0, 0, 0)
 
 
+def test_the_whole_sheet_and_a_single_row_read_the_same_row(scene):
+    # The sheet reads enrolments and people in two statements, the click's row in one join:
+    # both must say the same, the marking person's name included.
+    walk_in = factories.enrolment(scene.session, factories.user(scene.agency, last_name="Aal"),
+                                  EnrolmentState.WALK_IN)
+    walk_in.waitlist_seq = 3  # came off the waiting list
+    service.mark(scene.session, scene.enrolments[1].id, "excused", scene.staff)
+    _db.session.commit()
+    rows = service.sheet_rows(scene.session.id)
+    assert [service.sheet_row(scene.session.id, r.enrolment_id) for r in rows] == rows
+    assert rows[1].marked_by == scene.staff.full_name and rows[1].version == 1
+    assert rows[-1].enrolment_id == walk_in.id and rows[-1].from_waitlist
+    assert service.sheet_rows(factories.session(scene.session.series).id) == []
+
+
 def test_hr_staff_marks_a_person_present_and_the_change_is_recorded(scene):
     enrolment = scene.enrolments[0]
     result = service.mark(scene.session, enrolment.id, "present", scene.staff)
