@@ -85,8 +85,8 @@ def test_sheet_lists_enrolled_people_and_walk_ins_but_not_the_waiting_list(scene
 
 
 def test_the_whole_sheet_and_a_single_row_read_the_same_row(scene):
-    # The sheet reads enrolments and people in two statements, the click's row in one join:
-    # both must say the same, the marking person's name included.
+    # On PostgreSQL the sheet reads enrolments and people in two statements, the click's row
+    # in one join: both must say the same, the marking person's name included.
     walk_in = factories.enrolment(scene.session, factories.user(scene.agency, last_name="Aal"),
                                   EnrolmentState.WALK_IN)
     walk_in.waitlist_seq = 3  # came off the waiting list
