@@ -246,6 +246,22 @@ def test_people_list_searches_by_name_email_and_organisation_and_paginates(clien
     assert html.lstrip().startswith('<div id="people-results"') and "Paul29" in html
 
 
+def test_search_folds_umlauts_and_other_capitals_on_every_database(client, auth, db):
+    # SQLite's built-in lower() folds only A-Z: "Öztürk" was not found by "öz" or "ÖZ".
+    city = factories.organisation("Stadtverwaltung", short_name="Stadt")
+    auth.login(factories.user(city, Role.ADMIN, last_name="Admin"))
+    factories.user(city, first_name="Ümit", last_name="Öztürk", email="u.oeztuerk@stadt.example")
+    factories.user(city, first_name="Åsa", last_name="Ødegård", email="a.odegard@stadt.example")
+    for needle in ("öztürk", "ÖZTÜRK", "ümit öz", "Öztürk, Ü"):
+        html = client.get("/verwaltung/personen", query_string={"q": needle}).get_data(as_text=True)
+        assert "u.oeztuerk@stadt.example" in html, needle
+        assert "a.odegard@stadt.example" not in html, needle
+    html = client.get("/verwaltung/personen", query_string={"q": "ødegå"}).get_data(as_text=True)
+    assert "a.odegard@stadt.example" in html
+    assert db.session.scalar(select(func.lower("ÄÖÜ Straße"))) == "äöü straße"
+    assert db.session.scalar(select(func.lower(None))) is None
+
+
 def test_people_list_issues_a_fixed_number_of_queries(client, auth, db):
     from sqlalchemy import event
 

@@ -620,6 +620,10 @@ def test_hr_searches_people_of_the_open_organisations_only(client, auth, city, u
     assert "Moritz" not in html
     page = client.get(f"/reihen/termine/{session.id}/teilnehmende?suche=m").get_data(as_text=True)
     assert "mindestens 2 Zeichen" in page
+    factories.user(city, first_name="Özlem", last_name="Ünal")
+    found = client.get(f"/reihen/termine/{session.id}/teilnehmende",
+                       query_string={"suche": "ÜNAL"}, headers={**HTMX, "HX-Target": "person-results"})
+    assert "Ünal, Özlem" in found.get_data(as_text=True)
 
 
 def test_hr_enrols_a_person_without_a_computer_on_their_behalf(client, auth, db, city, hr,

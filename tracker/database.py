@@ -169,11 +169,23 @@ def sqlite_engine_options(options: dict) -> dict:
     return {**options, "connect_args": connect_args}
 
 
+def _unicode_lower(value):
+    try:
+        return value.lower()
+    except AttributeError:  # NULL and numbers stay as they are
+        return value
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - driver callback
         # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of pysqlite's lazy one.
         dbapi_connection.isolation_level = None
+        # SQLite's own lower() folds A-Z only: "Özdemir" stayed "Özdemir", so a search for
+        # "öz" (lowered in Python) found nobody. Python's folds every letter, as PostgreSQL's
+        # does. Searches use lower() ... LIKE, and SQLAlchemy writes ILIKE that way on SQLite.
+        # No index is built on lower(), so none depends on the built-in one.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
