@@ -124,3 +124,28 @@ def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
     assert len(selects_of_the_session) == 2  # the view's load and the service's locked refresh
     assert not [s for s in statements if "series_open_to" in s and "organisation.name" in s]
     assert len(statements) <= 11
+
+
+def test_a_partners_enrolment_asks_the_link_table_once(client, auth, db):
+    # The view (may the person see the session?) and the service (may they enrol?) both ask
+    # whether the series is open to the person's organisation; one row, asked for once.
+    session = factories.session(capacity=5)
+    partner = factories.organisation("Umweltbundesamt", short_name="UBA")
+    session.series.open_to.append(partner)
+    db.session.commit()
+    auth.login(factories.user(partner))
+    session_id = session.id
+    db.session.remove()
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = _htmx_post(client, f"/reihen/termine/{session_id}/anmelden")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    assert "4 Plätze frei von 5" in " ".join(response.get_data(as_text=True).split())
+    assert len([s for s in statements if "FROM series_open_to" in s]) == 1

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import TypeVar
 
-from flask import abort
+from flask import abort, g, has_request_context
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, select
 
@@ -90,8 +90,25 @@ def can_enrol(user: User, series: TrainingSeries) -> bool:
     organisation_id = user.organisation_id  # once: `user` is often the current_user proxy
     if "open_to" in series.__dict__:
         return any(org.id == organisation_id for org in series.open_to)
-    return _open_to_row().first(
-        {"series_id": series.id, "organisation_id": organisation_id}) is not None
+    # An enrolment asks twice, the view (may the person see the session?) and the service
+    # (may they enrol?): within one request the row is asked for once.
+    key = (series.id, organisation_id)
+    answers = _request_answers()
+    if key not in answers:
+        answers[key] = _open_to_row().first(
+            {"series_id": series.id, "organisation_id": organisation_id}) is not None
+    return answers[key]
+
+
+def _request_answers() -> dict:
+    """can_enrol's answers in this request (a fresh dict outside one: a service called from
+    a script or a test sees every change at once)."""
+    if not has_request_context():
+        return {}
+    answers = g.get("tracker_open_to")
+    if answers is None:
+        answers = g.tracker_open_to = {}
+    return answers
 
 
 @cache
