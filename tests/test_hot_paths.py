@@ -98,13 +98,9 @@ def test_enrol_and_cancel_answer_with_the_counts_after_the_commit(client, auth, 
     assert "1 Platz frei von 2" in answer
 
 
-def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
-    """bench/ prints 11 on both data sets (13 before stop 14): the session comes with its
-    series in one statement, its partners are not loaded, and after the commit one statement
-    reads the seat counters with the waiting list's length."""
-    session = factories.session(capacity=5)
-    user = factories.user(session.series.owner_organisation)
-    auth.login(user)
+def _enrol_counting_statements(client, db, session) -> list[str]:
+    """Enrol the logged-in person in `session` (5 seats, none taken) through htmx; the SQL
+    statements of that request."""
     session_id = session.id
     db.session.remove()
     statements: list[str] = []
@@ -119,6 +115,17 @@ def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
         event.remove(db.engine, "before_cursor_execute", record)
     assert response.status_code == 200
     assert "4 Plätze frei von 5" in " ".join(response.get_data(as_text=True).split())
+    return statements
+
+
+def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
+    """bench/ prints 11 on both data sets (13 before stop 14): the session comes with its
+    series in one statement, its partners are not loaded, and after the commit one statement
+    reads the seat counters with the waiting list's length."""
+    session = factories.session(capacity=5)
+    user = factories.user(session.series.owner_organisation)
+    auth.login(user)
+    statements = _enrol_counting_statements(client, db, session)
     selects_of_the_session = [s for s in statements if s.lstrip().upper().startswith("SELECT")
                               and "FROM training_session" in s and "training_session.title" in s]
     assert len(selects_of_the_session) == 2  # the view's load and the service's locked refresh
@@ -134,18 +141,5 @@ def test_a_partners_enrolment_asks_the_link_table_once(client, auth, db):
     session.series.open_to.append(partner)
     db.session.commit()
     auth.login(factories.user(partner))
-    session_id = session.id
-    db.session.remove()
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        response = _htmx_post(client, f"/reihen/termine/{session_id}/anmelden")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    assert response.status_code == 200
-    assert "4 Plätze frei von 5" in " ".join(response.get_data(as_text=True).split())
+    statements = _enrol_counting_statements(client, db, session)
     assert len([s for s in statements if "FROM series_open_to" in s]) == 1
