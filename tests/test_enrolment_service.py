@@ -430,11 +430,11 @@ def test_promotion_news_is_marked_seen_only_for_the_person_herself(db, series, o
     seat = service.enrol(kim, session)
     service.enrol(lea, session)
     promoted = service.cancel(seat, actor=kim)
-    service.mark_promotions_seen(kim, [promoted.id])
+    service.mark_promotions_seen(kim.id, [promoted.id])
     db.session.commit()
     db.session.refresh(promoted)
     assert promoted.promotion_seen_at is None
-    service.mark_promotions_seen(lea, [promoted.id])
+    service.mark_promotions_seen(lea.id, [promoted.id])
     db.session.commit()
     db.session.refresh(promoted)
     assert promoted.promotion_seen_at is not None

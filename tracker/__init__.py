@@ -33,9 +33,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.sqlite_engine_options(
-            app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
-        )
 
     from tracker.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
@@ -54,5 +51,4 @@ def create_app(test_config: dict | None = None) -> Flask:
     from tracker.views import register_blueprints
 
     register_blueprints(app)
-    security.narrow_rate_limiter(app)
     return app

@@ -58,9 +58,6 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
-        # Sign and send the cookie only when the session changed, not on every answer: the
-        # idle timeout (tracker/security.py) rewrites it at most once a minute anyway.
-        self.SESSION_REFRESH_EACH_REQUEST = False
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
@@ -71,6 +68,13 @@ class Config:
         # Staff-list import: where parsed rows wait between preview and confirmation
         # (empty = instance/imports; must be shared by all app servers).
         self.IMPORT_DIR = os.environ.get("IMPORT_DIR", "")
+        # Where people reach tracker: links handed out (password links) are built from it,
+        # never from the Host header of the request that issued them.
+        self.BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000").rstrip("/")
+        # Host names tracker answers for (comma-separated); any other Host header gets 400.
+        # Unset: every host, as suits development and tests; set it in production.
+        hosts = [h.strip() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()]
+        self.TRUSTED_HOSTS = hosts or None
         self.PASSWORD_RESET_HOURS = int(os.environ.get("PASSWORD_RESET_HOURS", "72"))
         self.BABEL_DEFAULT_LOCALE = "de"
         self.BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"

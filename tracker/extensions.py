@@ -8,11 +8,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from tracker.csrf import RememberingCSRFProtect
 
 # Stable constraint names, so that migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -31,7 +30,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
-csrf = RememberingCSRFProtect()
+csrf = CSRFProtect()
 babel = Babel()
 htmx = Htmx()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,11 +23,29 @@ class EnrolmentState(enum.StrEnum):
     # Came without enrolling; added by HR on the attendance sheet, holds no seat.
     WALK_IN = "walk_in"
 
+    @property
+    def label(self) -> str:
+        """The word pages, the audit log and the person's own data download use."""
+        return {
+            EnrolmentState.ENROLLED: lazy_gettext("angemeldet"),
+            EnrolmentState.WAITLISTED: lazy_gettext("auf der Warteliste"),
+            EnrolmentState.CANCELLED: lazy_gettext("storniert"),
+            EnrolmentState.WALK_IN: lazy_gettext("ohne Anmeldung teilgenommen"),
+        }[self]
+
 
 class CancelReason(enum.StrEnum):
     SELF = "self"  # the person cancelled
     STAFF = "staff"  # HR removed the person
     SESSION_CANCELLED = "session_cancelled"  # the organiser cancelled the session
+
+    @property
+    def label(self) -> str:
+        return {
+            CancelReason.SELF: lazy_gettext("selbst abgemeldet"),
+            CancelReason.STAFF: lazy_gettext("von der Personalstelle abgemeldet"),
+            CancelReason.SESSION_CANCELLED: lazy_gettext("Termin abgesagt"),
+        }[self]
 
 
 class Enrolment(db.Model):

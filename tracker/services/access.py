@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, wraps
+from functools import wraps
 from typing import TypeVar
 
-from flask import abort, g, has_request_context
+from flask import abort
 from flask_login import current_user, login_required
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from tracker.database import Prepared, columns_of, persistent_with
+from tracker.caching import memoize_request
 from tracker.extensions import db
 from tracker.models import (
     Role,
@@ -86,39 +87,23 @@ def visible_series_filter(user: User):
 def can_enrol(user: User, series: TrainingSeries) -> bool:
     """The series is open to the person's organisation. With `open_to` loaded it is checked
     there; else one row of the link table is asked for, instead of loading every partner
-    organisation of the series (~16 on bench/'s large data set) for one enrolment."""
+    organisation of the series for one enrolment."""
     organisation_id = user.organisation_id  # once: `user` is often the current_user proxy
     if "open_to" in series.__dict__:
         return any(org.id == organisation_id for org in series.open_to)
-    # An enrolment asks twice, the view (may the person see the session?) and the service
-    # (may they enrol?): within one request the row is asked for once.
-    key = (series.id, organisation_id)
-    answers = _request_answers()
-    if key not in answers:
-        answers[key] = _open_to_row().first(
-            {"series_id": series.id, "organisation_id": organisation_id}) is not None
-    return answers[key]
+    return is_open_to(series.id, organisation_id)
 
 
-def _request_answers() -> dict:
-    """can_enrol's answers in this request (a fresh dict outside one: a service called from
-    a script or a test sees every change at once)."""
-    if not has_request_context():
-        return {}
-    answers = g.get("tracker_open_to")
-    if answers is None:
-        answers = g.tracker_open_to = {}
-    return answers
-
-
-@cache
-def _open_to_row() -> Prepared:
-    return Prepared(
+@memoize_request
+def is_open_to(series_id: int, organisation_id: int | None) -> bool:
+    """One row of the link table. An enrolment asks twice, the view (may the person see the
+    session?) and the service (may they enrol?): within one request it is asked once."""
+    return db.session.execute(
         select(series_open_to.c.series_id).where(
-            series_open_to.c.series_id == bindparam("series_id"),
-            series_open_to.c.organisation_id == bindparam("organisation_id"),
+            series_open_to.c.series_id == series_id,
+            series_open_to.c.organisation_id == organisation_id,
         )
-    )
+    ).first() is not None
 
 
 def enrollable_series_ids(user: User, series: list[TrainingSeries]) -> set[int]:
@@ -163,21 +148,18 @@ def can_change_closed_marks(user: User, session: TrainingSession) -> bool:
     )
 
 
+@memoize_request
+def _coordinates_any_series(user_id: int) -> bool:
+    return db.session.execute(
+        select(series_coordinator.c.series_id)
+        .where(series_coordinator.c.user_id == user_id)
+        .limit(1)
+    ).first() is not None
+
+
 def coordinates_any_series(user: User) -> bool:
     """One indexed query, remembered for the request (the navigation asks on every page)."""
-    from flask import g
-
-    cache = g.setdefault("_coordinates_any_series", {})
-    if user.id not in cache:
-        cache[user.id] = (
-            db.session.execute(
-                select(series_coordinator.c.series_id)
-                .where(series_coordinator.c.user_id == user.id)
-                .limit(1)
-            ).first()
-            is not None
-        )
-    return cache[user.id]
+    return _coordinates_any_series(user.id)
 
 
 def can_use_attendance(user: User) -> bool:
@@ -228,23 +210,16 @@ def can_export_organisation(user: User, organisation_id: int | None) -> bool:
     return user.role == Role.HR_LEAD and organisation_id == user.organisation_id
 
 
-@cache
-def _session_with_series() -> Prepared:
-    # Every check on a session looks at its series: one statement, compiled once per process
-    # and run on the driver; the objects go into the session as if the ORM had loaded them
-    # (tracker.database.persistent: ~100 µs less on every attendance click, bench/).
-    return Prepared(
-        select(*columns_of(TrainingSession), *columns_of(TrainingSeries))
-        .join(TrainingSeries, TrainingSeries.id == TrainingSession.series_id)
-        .where(TrainingSession.id == bindparam("session_id"))
-    )
-
-
 def get_session_or_404(session_id: int) -> TrainingSession:
-    row = _session_with_series().first({"session_id": session_id})
-    if row is None:
+    """The session with its series (every check on a session looks at it), in one statement."""
+    session = db.session.scalar(
+        select(TrainingSession)
+        .where(TrainingSession.id == session_id)
+        .options(joinedload(TrainingSession.series, innerjoin=True))
+    )
+    if session is None:
         abort(404)
-    return persistent_with(TrainingSession, "series", TrainingSeries, row)
+    return session
 
 
 def get_series_or_404(series_id: int) -> TrainingSeries:

@@ -6,7 +6,7 @@ conditional UPDATEs on the session row (`... WHERE seats_taken < capacity`, rowc
 the database CHECKs the counter, and the partial unique index `uq_enrolment_live` refuses a
 second live enrolment of the same person. Every operation first locks the session row
 (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite writing transactions start with
-`BEGIN IMMEDIATE`, see tracker/database.py), so enrolments, cancellations and capacity changes
+`BEGIN IMMEDIATE`, see tracker/database.py, and FOR UPDATE is not rendered), so enrolments, cancellations and capacity changes
 of one session are applied one after the other and the waiting list never skips a free seat.
 """
 
@@ -15,18 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
-from flask import has_request_context
-from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, inspect, select, update
+from sqlalchemy import and_, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
-from tracker.database import Prepared, columns_of
 from tracker.extensions import db
+from tracker.i18n import format_datetime
 from tracker.models import (
     CancelReason,
     Enrolment,
@@ -36,7 +32,7 @@ from tracker.models import (
     utcnow,
 )
 from tracker.services import Conflict, NotAllowed, ServiceError, access
-from tracker.timeutil import to_local
+from tracker.services.collation import german
 
 LIVE_STATES = (EnrolmentState.ENROLLED, EnrolmentState.WAITLISTED)
 # Beyond any seminar room; keeps the number far inside a 32-bit INTEGER column.
@@ -44,12 +40,8 @@ MAX_CAPACITY = 10_000
 
 
 def _when(value: datetime) -> str:
-    """A naive UTC time as wall-clock text: German, or English when a request chose it
-    (services run outside requests, too)."""
-    local = to_local(value)
-    if has_request_context() and get_locale() is not None and get_locale().language == "en":
-        return local.strftime("%d/%m/%Y, %H:%M")
-    return local.strftime("%d.%m.%Y, %H:%M Uhr")
+    """A naive UTC time in the reader's language and time zone, as every page prints it."""
+    return format_datetime(value)
 
 
 # --- What is open, and why not --------------------------------------------------------------
@@ -69,7 +61,7 @@ def enrol_closed(session: TrainingSession, *, by_staff: bool = False,
         return "archived"
     if session.starts_at <= now:
         return "started"
-    if not by_staff and session.enrolment_deadline <= now:
+    if not by_staff and session.enrol_until <= now:
         return "deadline"
     return None
 
@@ -83,7 +75,7 @@ def cancel_closed(session: TrainingSession, *, by_staff: bool = False,
         return "cancelled"
     if session.starts_at <= now:
         return "started"
-    if not by_staff and session.enrolment_deadline <= now:
+    if not by_staff and session.cancel_until <= now:
         return "deadline"
     return None
 
@@ -96,7 +88,7 @@ def _enrol_refusal(code: str, session: TrainingSession) -> str:
                              "ist nicht mehr möglich."),
         "deadline": lambda: _("Die Anmeldefrist für diesen Termin ist am %(when)s abgelaufen; "
                               "eine Anmeldung ist nicht mehr möglich.",
-                              when=_when(session.enrolment_deadline)),
+                              when=_when(session.enrol_until)),
     }[code]()
 
 
@@ -108,7 +100,7 @@ def _cancel_refusal(code: str, session: TrainingSession) -> str:
                              "Anwesenheitsliste."),
         "deadline": lambda: _("Die Abmeldefrist ist am %(when)s abgelaufen. Wenn Sie nicht "
                               "teilnehmen können, wenden Sie sich bitte an die Personalstelle.",
-                              when=_when(session.enrolment_deadline)),
+                              when=_when(session.cancel_until)),
     }[code]()
 
 
@@ -120,70 +112,45 @@ def _lock_session(session: TrainingSession) -> TrainingSession:
 
     On PostgreSQL the row lock orders all seat changes of one session; on SQLite the
     transaction already holds the write lock (BEGIN IMMEDIATE), and FOR UPDATE is not rendered.
-    Only the row's own columns are read again, as Session.refresh(attribute_names=...) would
-    (refreshing the whole object also reset its series, which then loaded again with its
-    partner organisations), by a statement compiled once (tracker.database.Prepared: the
-    ORM's refresh was a tenth of an enrolment, bench/).
+    Only the row's own columns are read again: refreshing the relationships too would reset
+    its series, which then loaded again with its partner organisations.
     """
     db.session.flush()
-    row = _locked_row().first({"session_id": session.id})
-    for key, value in zip(_SESSION_COLUMNS, row, strict=True):
-        set_committed_value(session, key, value)
+    db.session.refresh(session, attribute_names=_SESSION_COLUMNS, with_for_update=True)
     return session
 
 
 _SESSION_COLUMNS = tuple(attribute.key for attribute in inspect(TrainingSession).column_attrs)
-_SESSIONS = TrainingSession.__table__
-
-
-@cache
-def _locked_row() -> Prepared:
-    return Prepared(
-        select(*columns_of(TrainingSession))
-        .where(TrainingSession.id == bindparam("session_id"))
-        .with_for_update()
-    )
-
-
-# Seats and tickets change by Core statements on the table, built once: the ORM's UPDATE
-# costs ~0.5 ms more than the statement (bench/), and these run in every enrolment.
-@cache
-def _take_seat_statement() -> Prepared:
-    return Prepared(
-        update(_SESSIONS)
-        .where(_SESSIONS.c.id == bindparam("session_id"),
-               _SESSIONS.c.seats_taken < _SESSIONS.c.capacity)
-        .values(seats_taken=_SESSIONS.c.seats_taken + 1)
-    )
 
 
 def _take_seat(session_id: int) -> bool:
     """Take one seat if one is free; the WHERE clause decides, not a count read before."""
-    return _take_seat_statement().execute({"session_id": session_id}) == 1
-
-
-@cache
-def _ticket_statements(returning: bool) -> tuple[Prepared, Prepared | None]:
-    """UPDATE ... RETURNING where the database has it (PostgreSQL, SQLite >= 3.35), else the
-    UPDATE and a SELECT in the same transaction, which holds the row lock."""
-    draw = (update(_SESSIONS).where(_SESSIONS.c.id == bindparam("session_id"))
-            .values(waitlist_seq=_SESSIONS.c.waitlist_seq + 1))
-    if returning:
-        return Prepared(draw.returning(_SESSIONS.c.waitlist_seq)), None
-    read = select(_SESSIONS.c.waitlist_seq).where(_SESSIONS.c.id == bindparam("session_id"))
-    return Prepared(draw), Prepared(read)
+    result = db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session_id,
+               TrainingSession.seats_taken < TrainingSession.capacity)
+        .values(seats_taken=TrainingSession.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def _next_waitlist_ticket(session_id: int) -> int:
-    """Draw the next waiting-list number atomically."""
-    draw, read = _ticket_statements(db.engine.dialect.update_returning)
-    params = {"session_id": session_id}
-    if read is None:
-        (ticket,) = draw.first(params)
-        return ticket
-    draw.execute(params)
-    (ticket,) = read.first(params)
-    return ticket
+    """Draw the next waiting-list number atomically: UPDATE ... RETURNING where the database
+    has it (PostgreSQL, SQLite >= 3.35), else the UPDATE and a SELECT in the same
+    transaction, which holds the row lock."""
+    draw = (
+        update(TrainingSession)
+        .where(TrainingSession.id == session_id)
+        .values(waitlist_seq=TrainingSession.waitlist_seq + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if db.session.get_bind().dialect.update_returning:
+        return db.session.execute(draw.returning(TrainingSession.waitlist_seq)).scalar_one()
+    db.session.execute(draw)
+    return db.session.execute(
+        select(TrainingSession.waitlist_seq).where(TrainingSession.id == session_id)
+    ).scalar_one()
 
 
 def _refresh_counters(session: TrainingSession) -> None:
@@ -538,36 +505,29 @@ def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
     return result
 
 
-def offer_after_change(user: User, session: TrainingSession, enrolment: Enrolment | None,
-                       position: int | None, *, may_enrol: bool | None = None) -> Offer:
-    """The offer for a session whose enrolment this request has just changed: the person's
-    live enrolment and waiting-list place are what the change left (None after a cancel),
-    so only the seat counters and the waiting list's length are read, and whether the
-    series is open to her when the caller does not know (offers() reads all of it: ~40 % of
-    an enrolment, bench/)."""
-    if may_enrol is None:
-        may_enrol = access.can_enrol(user, session.series)
-    # The seat counters the change expired and the waiting list's length, in one statement.
-    capacity, seats_taken, waitlist_seq, length = _counters_statement().first(
-        {"session_id": session.id})
-    set_committed_value(session, "capacity", capacity)
-    set_committed_value(session, "seats_taken", seats_taken)
-    set_committed_value(session, "waitlist_seq", waitlist_seq)
-    return _offer(session, enrolment, position, length, may_enrol, utcnow())
-
-
-@cache
-def _counters_statement() -> Prepared:
+def offer_after_change(user_id: int, session_id: int, position: int | None, *,
+                       may_enrol: bool) -> Offer:
+    """The offer for a session whose enrolment this request has just changed and committed,
+    read in one statement: the session with its series, its waiting list's length and the
+    person's live enrolment (None after a cancel). `position` is her place on the waiting
+    list as the change left it; `may_enrol` whether the series is open to her."""
     waiting = (
         select(func.count()).select_from(Enrolment)
-        .where(Enrolment.session_id == _SESSIONS.c.id,
+        .where(Enrolment.session_id == TrainingSession.id,
                Enrolment.state == EnrolmentState.WAITLISTED)
+        .correlate(TrainingSession)
         .scalar_subquery()
     )
-    return Prepared(
-        select(_SESSIONS.c.capacity, _SESSIONS.c.seats_taken, _SESSIONS.c.waitlist_seq, waiting)
-        .where(_SESSIONS.c.id == bindparam("session_id"))
-    )
+    session, length, enrolment = db.session.execute(
+        select(TrainingSession, waiting, Enrolment)
+        .join(TrainingSession.series)
+        .outerjoin(Enrolment, and_(Enrolment.session_id == TrainingSession.id,
+                                   Enrolment.user_id == user_id,
+                                   Enrolment.state.in_(LIVE_STATES)))
+        .where(TrainingSession.id == session_id)
+        .options(contains_eager(TrainingSession.series))
+    ).one()
+    return _offer(session, enrolment, position, length, may_enrol, utcnow())
 
 
 def _offer(s: TrainingSession, e: Enrolment | None, position: int | None, length: int,
@@ -607,7 +567,7 @@ def roster(session: TrainingSession) -> Roster:
         .join(Enrolment.user)
         .where(Enrolment.session_id == session.id, Enrolment.state == EnrolmentState.ENROLLED)
         .options(*options)
-        .order_by(User.last_name, User.first_name, Enrolment.id)
+        .order_by(german(User.last_name), german(User.first_name), Enrolment.id)
     ))
     # The place is the rank among the people still waiting, computed by the database.
     position = func.row_number().over(order_by=Enrolment.waitlist_seq).label("position")
@@ -655,7 +615,7 @@ def candidates(session: TrainingSession, query: str, *, limit: int = 20) -> list
                 User.email.like(pattern, escape="\\"),
             ),
         )
-        .order_by(User.last_name, User.first_name, User.id)
+        .order_by(german(User.last_name), german(User.first_name), User.id)
         .limit(limit)
     )
     return [(row.User, bool(row.enrolled)) for row in rows]
@@ -664,13 +624,13 @@ def candidates(session: TrainingSession, query: str, *, limit: int = 20) -> list
 # --- Promotions the person has not seen yet ------------------------------------------------
 
 
-def mark_promotions_seen(user: User, enrolment_ids: Iterable[int]) -> None:
+def mark_promotions_seen(user_id: int, enrolment_ids: Iterable[int]) -> None:
     ids = list(enrolment_ids)
     if not ids:
         return
     db.session.execute(
         update(Enrolment)
-        .where(Enrolment.id.in_(ids), Enrolment.user_id == user.id,
+        .where(Enrolment.id.in_(ids), Enrolment.user_id == user_id,
                Enrolment.promotion_seen_at.is_(None))
         .values(promotion_seen_at=utcnow())
         .execution_options(synchronize_session=False)
