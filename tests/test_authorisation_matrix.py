@@ -33,6 +33,7 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("my.index", "GET"):                           (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.index", "GET"):                      (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.export_my_data", "GET"):             (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
+    ("privacy.export_my_data_workbook", "GET"):    (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     # Series and sessions: A's series is open to A only, so B does not see it at all.
     ("trainings.index", "GET"):                    (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("trainings.series", "GET"):                   (LOGIN, OK,        OK,        OK,        OK,        NOT_FOUND, NOT_FOUND),
@@ -62,7 +63,8 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("reports.export", "GET"):                     (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
     # Administration: HR leads for their own organisation, admins for all.
     ("admin.index", "GET"):                        (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
-    ("admin.audit_log", "GET"):                    (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
+    # HR leads read the entries about their own organisation.
+    ("admin.audit_log", "GET"):                    (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
     ("admin.organisation_list", "GET"):            (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
     ("admin.organisation_new", "GET"):             (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
     ("admin.organisation_new", "POST"):            (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
@@ -94,6 +96,8 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("admin.series_copy", "POST"):                 (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_new", "GET"):                  (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_new", "POST"):                 (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
+    ("admin.sessions_regular", "GET"):             (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
+    ("admin.sessions_regular", "POST"):            (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_edit", "GET"):                 (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_edit", "POST"):                (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_cancel", "POST"):              (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),

@@ -149,10 +149,9 @@ def test_every_mutating_route_answers_get_with_405(app, client, world):
     assert w.table_fingerprint() == before
 
 
-def test_each_person_on_a_sheet_gets_their_own_token_in_its_remembered_forms(app, world):
-    # The sheet's forms are rendered once per session, token and language and remembered
-    # (tracker/views/attendance.py): two colleagues on the same sheet must each get forms
-    # with their own token, and neither token works in the other's login.
+def test_each_person_on_a_sheet_gets_forms_with_their_own_token(app, world):
+    # Two colleagues mark the same sheet: each gets forms whose token works in their own
+    # login only, and the answer to a click carries a token that works for the next click.
     session_id, enrolment_id = world.session_a.id, world.enrolment_a
     colleague = factories.user(world.org_a, Role.HR_STAFF, email="hr2.a@example.org")
     clients, tokens = [], []
@@ -168,21 +167,27 @@ def test_each_person_on_a_sheet_gets_their_own_token_in_its_remembered_forms(app
     crossed = clients[0].post(url, data={"status": "present", "csrf_token": tokens[1]},
                               headers={"HX-Request": "true"})
     assert crossed.status_code == 400
-    for client, token, status in zip(clients, tokens, ("present", "absent"), strict=True):
+    for index, (client, token, status) in enumerate(
+            zip(clients, tokens, ("present", "absent"), strict=True)):
         answer = client.post(url, data={"status": status, "csrf_token": token},
                              headers={"HX-Request": "true"})
         assert answer.status_code == 200
         html = answer.get_data(as_text=True)
         assert re.search(rf'value="{status}"[^>]*aria-pressed="true"[^>]*data-focus', html, re.S)
-        # The answer's forms carry the token of the person who clicked.
-        assert csrf_token_of(html) == token
+        # The answer's forms carry a token of the person who clicked: it works for their
+        # next click and is refused in the colleague's login.
+        next_token = csrf_token_of(html)
+        other = clients[1 - index]
+        assert other.post(url, data={"status": status, "csrf_token": next_token},
+                          headers={"HX-Request": "true"}).status_code == 400
+        assert client.post(url, data={"status": status, "csrf_token": next_token},
+                           headers={"HX-Request": "true"}).status_code == 200
 
 
-def test_a_remembered_token_stops_working_when_its_login_session_ends(app, client, world):
-    # tracker/csrf.py remembers validated tokens; the pair is bound to the session's secret.
+def test_a_token_stops_working_when_its_login_session_ends(app, client, world):
     user = world.users["employee_a"]
     token = login_with_token(client, user)
-    for _ in range(2):  # validated in full, then remembered
+    for _ in range(2):  # the same token works again and again within the login
         assert client.post("/sprache", data={"lang": "de", "csrf_token": token}).status_code == 303
     assert client.post("/abmelden", data={"csrf_token": token}).status_code == 303
     login_with_token(client, user)
@@ -193,7 +198,7 @@ def test_a_remembered_token_stops_working_when_its_login_session_ends(app, clien
     assert w.table_fingerprint() == before
 
 
-def test_a_remembered_token_still_needs_a_matching_referrer_under_https(app, world):
+def test_a_valid_token_still_needs_a_matching_referrer_under_https(app, world):
     client = app.test_client()
     base = "https://localhost"
     token = csrf_token_of(client.get("/anmelden", base_url=base).get_data(as_text=True))
@@ -204,7 +209,7 @@ def test_a_remembered_token_still_needs_a_matching_referrer_under_https(app, wor
     assert response.status_code == 303
     token = csrf_token_of(client.get("/", base_url=base).get_data(as_text=True))
     same = {"Referer": f"{base}/", "X-CSRFToken": token}
-    for _ in range(2):  # validated in full, then remembered
+    for _ in range(2):  # the same token works again and again within the login
         response = client.post("/sprache", base_url=base, headers=same, data={"lang": "de"})
         assert response.status_code == 303
     for referrer in ({"Referer": "https://elsewhere.example/"}, {}):
@@ -214,12 +219,10 @@ def test_a_remembered_token_still_needs_a_matching_referrer_under_https(app, wor
     assert '<html lang="de">' in client.get("/", base_url=base).get_data(as_text=True)
 
 
-def test_a_login_session_keeps_one_signed_token_and_a_new_login_gets_another(
+def test_every_token_of_a_login_session_works_and_a_new_login_refuses_the_old_ones(
         app, world, monkeypatch):
-    # tracker/csrf.py signs a session's secret once per process: every page of the same
-    # login carries the same token, which works; a new login has a new secret and token.
-    # Each signature gets a later time stamp (in the past, so cookies stay valid): signing
-    # again would give another token.
+    # Each signature gets a later time stamp (in the past, so cookies stay valid), so every
+    # page carries a differently signed token of the same login session.
     import time
 
     from itsdangerous.timed import TimestampSigner
@@ -231,7 +234,9 @@ def test_a_login_session_keeps_one_signed_token_and_a_new_login_gets_another(
     token = login_with_token(client, user)
     pages = [csrf_token_of(client.get(path).get_data(as_text=True))
              for path in ("/", "/reihen/", "/meine-schulungen/")]
-    assert pages == [token] * 3
+    for page_token in pages:
+        assert client.post("/sprache", data={"lang": "de", "csrf_token": page_token}
+                           ).status_code == 303
     assert client.post("/sprache", data={"lang": "de", "csrf_token": token}).status_code == 303
     other = app.test_client()
     assert login_with_token(other, world.users["employee_b"]) != token

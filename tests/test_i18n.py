@@ -144,6 +144,11 @@ def _assert_english(page: str, *english: str) -> None:
     leftovers = [p for p in _german_phrases()
                  if re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", text)]
     assert leftovers == [], leftovers
+    # Dates in the English style only (see the date tests below); a date the person typed
+    # may come back as typed.
+    typed = " ".join(english)
+    dates = [d for d in GERMAN_DATE.findall(text) + US_DATE.findall(text) if d not in typed]
+    assert dates == [], dates
     for phrase in english:
         assert phrase in text, phrase
 
@@ -337,43 +342,92 @@ def test_administration_refusal_speaks_english(client, auth, world):
                     "An organisation with this name already exists.")
 
 
-# The template filters parse each date pattern once per process instead of on every call
-# (tracker/i18n.py); what they print must stay exactly what Flask-Babel prints.
+# --- Dates: one style per language ------------------------------------------------------
+# tracker/i18n.py names each date format once per language; the filters |date, |time and
+# |datetime print those whatever length a template asks for, in Berlin time.
+
+GERMAN_DATE = re.compile(r"\b\d{1,2}\.\d{1,2}\.\d{2,4}\b")
+US_DATE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b\d{1,2}:\d{2}\s?[AP]M\b")
+ENGLISH_DATE = re.compile(r"\b\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}\b")
+
+# (UTC moment from the database, German, English) for |date, |date('weekday'), |date('full'),
+# |time, |datetime('short')
 FILTER_MOMENTS = [
-    datetime(2026, 11, 25, 15, 4),  # winter: UTC+1
-    datetime(2026, 7, 1, 8, 30),  # summer: UTC+2
-    datetime(2026, 3, 29, 0, 59),  # the minute before the clocks go forward
-    datetime(2026, 3, 29, 1, 0),  # the minute after
-    datetime(2026, 10, 31, 23, 30),  # UTC evening, already the next day in Berlin
-    datetime(2027, 1, 1, 0, 0),
+    (datetime(2026, 12, 25, 8, 0),  # winter: UTC+1
+     ("25.12.2026", "Fr., 25.12.2026", "Freitag, 25. Dezember 2026", "09:00",
+      "25.12.2026, 09:00"),
+     ("25 Dec 2026", "Fri 25 Dec 2026", "Friday 25 December 2026", "09:00",
+      "25 Dec 2026, 09:00")),
+    (datetime(2026, 7, 1, 12, 30),  # summer: UTC+2, and an afternoon on the 24-hour clock
+     ("01.07.2026", "Mi., 01.07.2026", "Mittwoch, 1. Juli 2026", "14:30",
+      "01.07.2026, 14:30"),
+     ("1 Jul 2026", "Wed 1 Jul 2026", "Wednesday 1 July 2026", "14:30",
+      "1 Jul 2026, 14:30")),
+    (datetime(2026, 10, 31, 23, 30),  # UTC evening, already the next day in Berlin
+     ("01.11.2026", "So., 01.11.2026", "Sonntag, 1. November 2026", "00:30",
+      "01.11.2026, 00:30"),
+     ("1 Nov 2026", "Sun 1 Nov 2026", "Sunday 1 November 2026", "00:30",
+      "1 Nov 2026, 00:30")),
 ]
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
-@pytest.mark.parametrize("moment", FILTER_MOMENTS, ids=str)
-def test_date_filters_print_what_flask_babel_prints(app, lang, moment):
-    import flask_babel
-
-    filters = app.jinja_env.filters
+@pytest.mark.parametrize("moment, german, english", FILTER_MOMENTS,
+                         ids=[str(m[0]) for m in FILTER_MOMENTS])
+def test_date_filters_print_one_style_per_language_in_berlin_time(
+    app, lang, moment, german, english
+):
+    source = ("{{ m|date }}|{{ m|date('weekday') }}|{{ m|date('full') }}|{{ m|time }}|"
+              "{{ m|datetime('short') }}")
     with app.test_request_context(f"/?lang={lang}"):
-        from flask import session
+        app.preprocess_request()
+        printed = app.jinja_env.from_string(source).render(m=moment).split("|")
+        assert printed == list(german if lang == "de" else english)
+        # Every length of a kind prints in the same style.
+        same = "{{ m|date('short') }} {{ m|date('medium') }} {{ m|datetime('medium') }}"
+        date_text, datetime_text = printed[0], printed[4]
+        assert app.jinja_env.from_string(same).render(m=moment) == (
+            f"{date_text} {date_text} {datetime_text}")
+        # A calendar day prints like the day of a moment; nothing prints as nothing.
+        day = app.jinja_env.from_string("{{ d|date }}").render(d=moment.date())
+        assert GERMAN_DATE.fullmatch(day) if lang == "de" else ENGLISH_DATE.fullmatch(day)
+        empty = "{{ n|date }}{{ n|time }}{{ n|datetime }}"
+        assert app.jinja_env.from_string(empty).render(n=None) == ""
 
-        session["lang"] = lang
-        flask_babel.refresh()
-        for fmt in ("short", "medium", "long", "full", "EEE, dd.MM.yyyy", "dd.MM.yyyy"):
-            assert filters["date"](moment, fmt) == flask_babel.format_date(moment, fmt)
-            assert filters["date"](moment.date(), fmt) == flask_babel.format_date(
-                moment.date(), fmt
-            )
-        for fmt in ("short", "medium"):
-            assert filters["time"](moment, fmt) == flask_babel.format_time(moment, fmt)
-        for fmt in ("short", "medium", "long", "full", "dd.MM.yyyy HH:mm"):
-            assert filters["datetime"](moment, fmt) == flask_babel.format_datetime(moment, fmt)
-        assert filters["date"](None) == filters["time"](None) == filters["datetime"](None) == ""
+
+def _session_row(page: str, title: str) -> str:
+    rows = [row for row in re.findall(r"<tr\b.*?</tr>", page, flags=re.S) if title in row]
+    assert len(rows) == 1, rows
+    return _visible_text(rows[0])
 
 
-# Templates translate through tracker/i18n.py's own gettext callables, which must fill texts
-# exactly as jinja2.ext's newstyle gettext does, escaping included.
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_a_session_row_prints_every_date_in_the_style_of_the_chosen_language(
+    client, auth, world, lang
+):
+    """The series page's row of a session shows its day (with weekday), its times and the
+    enrolment deadline: all German, or all English, never "Fri, 25.12.2026" beside
+    "12/24/26, 9:00 AM"."""
+    factories.session(world["series"], title="Year end", starts_at=datetime(2030, 12, 27, 8, 0),
+                      deadline_before=timedelta(days=1, hours=1))
+    if lang == "en":
+        choose_english(client)
+    auth.login(world["employee"])
+    row = _session_row(client.get(f"/reihen/{world['series'].id}").get_data(as_text=True),
+                       "Year end")
+    assert US_DATE.findall(row) == []
+    if lang == "de":
+        assert "Fr., 27.12.2030" in row and "09:00–11:00" in row
+        assert "26.12.2030, 08:00" in row  # the deadline
+        assert ENGLISH_DATE.findall(row) == []
+    else:
+        assert "Fri 27 Dec 2030" in row and "09:00–11:00" in row
+        assert "26 Dec 2030, 08:00" in row
+        assert GERMAN_DATE.findall(row) == []
+
+
+# Templates translate through Flask-Babel's gettext callables: what they print is what
+# jinja2.ext's newstyle gettext prints, values escaped ({{ _("… %(name)s", name=x) }}).
 TEMPLATE_TEXTS = [
     '{{ _("von %(n)s", n=count) }}',
     '{{ _("%(name)s: %(status)s.", name=name, status="<b>") }}',

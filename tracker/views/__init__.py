@@ -17,11 +17,9 @@ def register_blueprints(app: Flask) -> None:
         privacy,
         reports,
         trainings,
-        urls,
     )
 
     navigation.init_app(app)
-    urls.init_app(app)
 
     for module in (main, auth, trainings, my, attendance, reports, admin, privacy, password):
         app.register_blueprint(module.bp)

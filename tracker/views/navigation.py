@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import Flask, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from tracker.i18n import gettext as _
 from tracker.models import Role
 from tracker.services.access import can_use_attendance
-from tracker.views.urls import remembered_url_for
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def main_navigation() -> list[NavItem]:
         if not allowed:
             continue
         try:
-            url = remembered_url_for(endpoint)
+            url = url_for(endpoint)
         except BuildError:
             continue  # the area has no pages yet
         items.append(NavItem(label, url, current_area == endpoint.split(".")[0]))
