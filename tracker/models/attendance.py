@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -15,9 +16,51 @@ from tracker.models.user import User
 
 
 class AttendanceStatus(enum.StrEnum):
-    PRESENT = "present"  # anwesend
-    EXCUSED = "excused"  # entschuldigt
-    ABSENT = "absent"  # unentschuldigt
+    """What HR staff can mark, with everything that belongs to a status.
+
+    Pages, counts, reports and the export loop over the members, so a new status is added
+    here (with its translation, a migration if stored values change, and its tests)."""
+
+    PRESENT = "present"
+    EXCUSED = "excused"
+    ABSENT = "absent"
+
+    @property
+    def label(self) -> str:
+        """The word the buttons, badges, reports and exports use, in the current language."""
+        return {
+            AttendanceStatus.PRESENT: lazy_gettext("anwesend"),
+            AttendanceStatus.EXCUSED: lazy_gettext("entschuldigt"),
+            AttendanceStatus.ABSENT: lazy_gettext("unentschuldigt"),
+        }[self]
+
+    @property
+    def badge(self) -> str:
+        """KERN's badge kind (kern-badge--<badge>); the colour only repeats the label."""
+        return {
+            AttendanceStatus.PRESENT: "success",
+            AttendanceStatus.EXCUSED: "warning",
+            AttendanceStatus.ABSENT: "danger",
+        }[self]
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        """Keyboard keys that press the status's button on the sheet: a letter, a digit."""
+        return {
+            AttendanceStatus.PRESENT: ("a", "1"),
+            AttendanceStatus.EXCUSED: ("e", "2"),
+            AttendanceStatus.ABSENT: ("u", "3"),
+        }[self]
+
+    @property
+    def counts_as_participation(self) -> bool:
+        """A participation (Teilnahme) is an attended session, walk-ins included; excused
+        and absent marks are not participations."""
+        return self is AttendanceStatus.PRESENT
+
+    @classmethod
+    def participations(cls) -> tuple[AttendanceStatus, ...]:
+        return tuple(status for status in cls if status.counts_as_participation)
 
 
 class AttendanceMark(db.Model):

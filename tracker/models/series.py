@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -104,6 +105,21 @@ class TrainingSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     series: Mapped[TrainingSeries] = relationship(back_populates="sessions")
+
+    # The deadlines of a session, in one place. Employees enrol and cancel until the
+    # enrolment deadline (HR staff until the start); attendance can be marked from the start.
+    # Hybrid, so that a query filters by the same rule: TrainingSession.enrol_until > now.
+    @hybrid_property
+    def enrol_until(self) -> datetime:
+        return self.enrolment_deadline
+
+    @hybrid_property
+    def cancel_until(self) -> datetime:
+        return self.enrolment_deadline
+
+    @hybrid_property
+    def marking_opens_at(self) -> datetime:
+        return self.starts_at
 
     @property
     def hours(self) -> float:

@@ -6,9 +6,9 @@ which turns their waiting-list enrolment into a walk-in (same row, so they can n
 twice, and the waiting list loses them). A cancelled enrolment is not on the sheet either.
 
 Concurrency: every change of a mark first locks the enrolment row (SELECT ... FOR UPDATE on
-PostgreSQL; on SQLite the writing request's BEGIN IMMEDIATE serialises writers, so a click
-there reads row and session in one statement, see mark), then reads the mark afresh and
-writes mark and AttendanceChange together. Two clicks on the same row therefore run one after
+PostgreSQL; on SQLite the writing request's BEGIN IMMEDIATE serialises writers), then reads
+the mark afresh and writes mark and AttendanceChange together; the UPDATE of a mark is
+conditional on the version it read. Two clicks on the same row therefore run one after
 the other: the last one wins, and the audit trail holds both, each with the status it really
 replaced. "Alle offenen als anwesend" locks the sheet's enrolments in id order, so it
 cannot deadlock with itself or with single clicks.
@@ -19,18 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
-from types import MappingProxyType
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, case, exc, func, insert, literal, or_, select, update
-from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import set_committed_value
+from flask_babel import gettext as _
+from sqlalchemy import and_, case, exc, func, insert, or_, select, update
+from sqlalchemy.orm import aliased, contains_eager
 
-from tracker.database import Prepared, holds_write_lock
 from tracker.extensions import db
-from tracker.i18n import current_locale
-from tracker.i18n import gettext as _
 from tracker.models import (
     AttendanceChange,
     AttendanceMark,
@@ -44,8 +39,8 @@ from tracker.models import (
     utcnow,
 )
 from tracker.services import Conflict, NotAllowed, ServiceError, access
-from tracker.services.participation import is_participation
-from tracker.timeutil import to_local
+from tracker.services.collation import german
+from tracker.timeutil import local_day_bounds, to_local
 
 # Enrolments that are on the sheet. Waitlisted and cancelled ones are not.
 SHEET_STATES = (EnrolmentState.ENROLLED.value, EnrolmentState.WALK_IN.value)
@@ -55,25 +50,12 @@ SEARCH_LIMIT = 10
 
 
 def status_label(status: str | None) -> str:
-    """The German word for a status, as the buttons and badges say it."""
-    labels = _status_labels(current_locale())
-    return labels.get(status or "", labels[""])
-
-
-@lru_cache(maxsize=8)
-def _status_labels(_locale: str) -> Mapping[str, str]:
-    # Translated once per language and process: every click's answer names a status.
-    return MappingProxyType({
-        AttendanceStatus.PRESENT.value: _("anwesend"),
-        AttendanceStatus.EXCUSED.value: _("entschuldigt"),
-        AttendanceStatus.ABSENT.value: _("unentschuldigt"),
-        "": _("offen"),
-    })
+    """The word for a status, as the buttons and badges say it; "offen" while unmarked."""
+    return str(AttendanceStatus(status).label) if status else _("offen")
 
 
 class SheetRow(NamedTuple):
-    """One person on the sheet. A named tuple, not a frozen dataclass: a sheet builds one
-    per person on every view, and a frozen dataclass's __init__ cost ~5 µs (bench/)."""
+    """One person on the sheet."""
 
     enrolment_id: int
     user_id: int
@@ -97,17 +79,37 @@ class SheetRow(NamedTuple):
     def sort_name(self) -> str:
         return f"{self.last_name}, {self.first_name}"
 
+    @property
+    def mark(self) -> AttendanceStatus | None:
+        return AttendanceStatus(self.status) if self.status else None
+
 
 @dataclass(frozen=True)
 class Counts:
+    """How many rows of a sheet carry each status; `open` is the rest."""
+
     total: int
-    present: int
-    excused: int
-    absent: int
+    by_status: Mapping[str, int]
+
+    def __getattr__(self, name: str) -> int:
+        # counts.present, counts.excused, ...: one attribute per AttendanceStatus.
+        if name == "by_status":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        try:
+            return self.by_status[AttendanceStatus(name)]
+        except (ValueError, KeyError):
+            raise AttributeError(name) from None
+
+    def of(self, status: AttendanceStatus) -> int:
+        return self.by_status[status]
+
+    @property
+    def participations(self) -> int:
+        return sum(self.by_status[s] for s in AttendanceStatus.participations())
 
     @property
     def open(self) -> int:
-        return self.total - self.present - self.excused - self.absent
+        return self.total - sum(self.by_status.values())
 
 
 @dataclass(frozen=True)
@@ -144,19 +146,9 @@ class HistoryEntry:
 
 
 # --- reading the sheet (each a single statement, whatever the number of participants) ---
-# The statements of the sheet and the click are built and compiled once per process
-# (tracker.database.Prepared) and run on the driver: building a select, its cache key and
-# SQLAlchemy's execution context cost more than running it on SQLite (bench/, profiled with
-# pyinstrument), and these run on every click of the attendance sheet.
 
 
-def _on_sheet():
-    # One placeholder per state (Prepared statements take no expanding IN lists).
-    return Enrolment.state.in_([literal(state) for state in SHEET_STATES])
-
-
-@cache
-def _rows_statement():
+def _rows_select(session_id: int):
     marker = aliased(User)
     return (
         select(
@@ -179,24 +171,8 @@ def _rows_statement():
         .join(Organisation, Organisation.id == Enrolment.organisation_id)
         .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
         .outerjoin(marker, marker.id == AttendanceMark.marked_by_id)
-        .where(Enrolment.session_id == bindparam("session_id"), _on_sheet())
+        .where(Enrolment.session_id == session_id, Enrolment.state.in_(SHEET_STATES))
     )
-
-
-@cache
-def _sheet_rows_statement() -> Prepared:
-    # Enrolled people by name, then walk-ins by name (as on paper).
-    return Prepared(_rows_statement().order_by(
-        case((Enrolment.state == literal(EnrolmentState.WALK_IN.value), 1), else_=0),
-        User.last_name,
-        User.first_name,
-        Enrolment.id,
-    ))
-
-
-@cache
-def _sheet_row_statement() -> Prepared:
-    return Prepared(_rows_statement().where(Enrolment.id == bindparam("enrolment_id")))
 
 
 def _to_row(r) -> SheetRow:
@@ -218,87 +194,24 @@ def _to_row(r) -> SheetRow:
     )
 
 
-@cache
-def _sheet_enrolments_statement() -> Prepared:
-    # PostgreSQL: the sheet's enrolments with their organisations and marks; the people come
-    # by their ids in a second statement (sheet_rows). Joined to user_account in one
-    # statement, PostgreSQL planned for an average session (~250 of 500,000 enrolments in
-    # 2,000 sessions), not this one's 30, and with its default random_page_cost (4) read all
-    # 20,000 people into a hash instead of looking up 30 by key: 7-12 ms a sheet instead of
-    # 0.5 (bench/, EXPLAIN ANALYZE). With the ids in hand its estimate is the list's length.
-    return Prepared(
-        select(
-            Enrolment.id,
-            Enrolment.state,
-            Enrolment.waitlist_seq,
-            Enrolment.user_id,
-            Organisation.name,
-            Organisation.short_name,
-            AttendanceMark.status,
-            AttendanceMark.version,
-            AttendanceMark.marked_at,
-            AttendanceMark.marked_by_id,
-        )
-        .join(Organisation, Organisation.id == Enrolment.organisation_id)
-        .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
-        .where(Enrolment.session_id == bindparam("session_id"), _on_sheet())
-    )
-
-
 def sheet_rows(session_id: int) -> list[SheetRow]:
     """Everyone on the sheet: enrolled people by name, then walk-ins by name (as on paper)."""
-    if db.engine.dialect.name == "sqlite":
-        # SQLite joins by nested loops, each person looked up by key: one statement is
-        # cheaper there (the second cost a fifth of the sheet's throughput, bench/ run L).
-        return [_to_row(r) for r in _sheet_rows_statement().rows({"session_id": session_id})]
-    rows = _sheet_enrolments_statement().rows({"session_id": session_id})
-    if not rows:
-        return []
-    ids = {r[3] for r in rows} | {r[9] for r in rows if r[9] is not None}
-    # Sorted by the database, so names order by its collation, as everywhere else.
-    people = db.session.execute(
-        select(User.id, User.first_name, User.last_name, User.email)
-        .where(User.id.in_(ids))
-        .order_by(User.last_name, User.first_name, User.id)
-    ).all()
-    place = {p.id: i for i, p in enumerate(people)}
-    person = {p.id: p for p in people}
-    rows.sort(key=lambda r: (r[1] == EnrolmentState.WALK_IN, place[r[3]], r[0]))
-
-    def joined(r):  # the layout of _rows_statement's rows, which the click reads
-        who, marker = person[r[3]], person.get(r[9])
-        return (*r[:4], who.first_name, who.last_name, who.email, *r[4:9],
-                marker.first_name if marker else None, marker.last_name if marker else None)
-
-    return [_to_row(joined(r)) for r in rows]
+    rows = db.session.execute(
+        _rows_select(session_id).order_by(
+            case((Enrolment.state == EnrolmentState.WALK_IN.value, 1), else_=0),
+            german(User.last_name),
+            german(User.first_name),
+            Enrolment.id,
+        )
+    )
+    return [_to_row(r) for r in rows]
 
 
 def sheet_row(session_id: int, enrolment_id: int) -> SheetRow:
     """One row of the sheet, or a German 404 when the enrolment is not on this sheet."""
-    r = _sheet_row_statement().first({"session_id": session_id, "enrolment_id": enrolment_id})
+    r = db.session.execute(_rows_select(session_id).where(Enrolment.id == enrolment_id)).first()
     if r is None:
         raise _not_on_sheet()
-    return _to_row(r)
-
-
-@cache
-def _sheet_row_closing_statement() -> Prepared:
-    return Prepared(
-        _rows_statement()
-        .add_columns(TrainingSession.closed_at)
-        .join(TrainingSession, TrainingSession.id == Enrolment.session_id)
-        .where(Enrolment.id == bindparam("enrolment_id"))
-    )
-
-
-def _sheet_row_closing(session: TrainingSession, enrolment_id: int) -> SheetRow:
-    """sheet_row() and, from the same statement, the session's closed_at put on `session`."""
-    r = _sheet_row_closing_statement().first(
-        {"session_id": session.id, "enrolment_id": enrolment_id}
-    )
-    if r is None:
-        raise _not_on_sheet()
-    set_committed_value(session, "closed_at", r[-1])
     return _to_row(r)
 
 
@@ -306,49 +219,83 @@ def _count_where(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-@cache
-def _counts_statement() -> Prepared:
-    return Prepared(
-        select(
-            func.count(Enrolment.id),
-            _count_where(is_participation()),
-            _count_where(AttendanceMark.status == AttendanceStatus.EXCUSED.value),
-            _count_where(AttendanceMark.status == AttendanceStatus.ABSENT.value),
-        )
-        .select_from(Enrolment)
-        .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
-        .where(Enrolment.session_id == bindparam("session_id"), _on_sheet())
+def _status_counts():
+    return [_count_where(AttendanceMark.status == status.value) for status in AttendanceStatus]
+
+
+def _counts(total, *per_status) -> Counts:
+    return Counts(
+        total=int(total),
+        by_status={s: int(n) for s, n in zip(AttendanceStatus, per_status, strict=True)},
     )
 
 
 def sheet_counts(session_id: int) -> Counts:
-    """present / excused / absent / total in one aggregate query; open is the rest."""
-    total, present, excused, absent = _counts_statement().first({"session_id": session_id})
-    return Counts(total=int(total), present=int(present), excused=int(excused), absent=int(absent))
+    """Rows per status and in total, in one aggregate query."""
+    row = db.session.execute(
+        select(func.count(Enrolment.id), *_status_counts())
+        .select_from(Enrolment)
+        .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
+        .where(Enrolment.session_id == session_id, Enrolment.state.in_(SHEET_STATES))
+    ).one()
+    return _counts(*row)
 
 
 def counts_by_session(session_ids: list[int]) -> dict[int, Counts]:
     """Counts of several sessions in one grouped query (for the list of sessions)."""
     if not session_ids:
         return {}
-
     rows = db.session.execute(
-        select(
-            Enrolment.session_id,
-            func.count(Enrolment.id),
-            _count_where(is_participation()),
-            _count_where(AttendanceMark.status == AttendanceStatus.EXCUSED.value),
-            _count_where(AttendanceMark.status == AttendanceStatus.ABSENT.value),
-        )
+        select(Enrolment.session_id, func.count(Enrolment.id), *_status_counts())
         .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
         .where(Enrolment.session_id.in_(session_ids), Enrolment.state.in_(SHEET_STATES))
         .group_by(Enrolment.session_id)
     )
-    found = {
-        sid: Counts(total=int(t), present=int(p), excused=int(e), absent=int(a))
-        for sid, t, p, e, a in rows
-    }
-    return {sid: found.get(sid, Counts(0, 0, 0, 0)) for sid in session_ids}
+    found = {sid: _counts(*rest) for sid, *rest in rows}
+    empty = _counts(0, *(0 for _status in AttendanceStatus))
+    return {sid: found.get(sid, empty) for sid in session_ids}
+
+
+def _runnable_sessions(actor: User):
+    """Sessions `actor` may mark, with their series, not cancelled."""
+    return (
+        select(TrainingSession)
+        .join(TrainingSession.series)
+        .options(contains_eager(TrainingSession.series))
+        .where(access.runnable_series_filter(actor), TrainingSession.cancelled_at.is_(None))
+    )
+
+
+def _end_of_today() -> datetime:
+    today = to_local(utcnow()).date()
+    return local_day_bounds(today, today)[1]
+
+
+def upcoming_sessions(actor: User, limit: int) -> list[TrainingSession]:
+    """The next sessions after today that `actor` may mark, soonest first."""
+    return list(db.session.scalars(
+        _runnable_sessions(actor)
+        .where(TrainingSession.starts_at > _end_of_today())
+        .order_by(TrainingSession.starts_at, TrainingSession.id)
+        .limit(limit)
+    ))
+
+
+def recent_sessions(actor: User, *, page: int, per_page: int):
+    """Today's and past sessions `actor` may mark, newest first, one page of them."""
+    return db.paginate(
+        _runnable_sessions(actor)
+        .where(TrainingSession.starts_at <= _end_of_today())
+        .order_by(TrainingSession.starts_at.desc(), TrainingSession.id.desc()),
+        page=page,
+        per_page=per_page,
+        error_out=False,
+    )
+
+
+def closed_by(session: TrainingSession) -> User | None:
+    """Who closed the session's attendance, if anyone did."""
+    return db.session.get(User, session.closed_by_id) if session.closed_by_id else None
 
 
 def history(session_id: int, enrolment_id: int) -> list[HistoryEntry]:
@@ -416,89 +363,32 @@ def marking_refusal(
     return None
 
 
-@cache
-def _closed_at_statement() -> Prepared:
-    return Prepared(
-        select(TrainingSession.closed_at)
-        .where(TrainingSession.id == bindparam("session_id"))
-        .with_for_update(read=True)
-    )
-
-
-def ensure_may_mark(
-    actor: User, session: TrainingSession, now: datetime | None = None,
-    *, closed_at_read: bool = False,
-) -> None:
+def ensure_may_mark(actor: User, session: TrainingSession, now: datetime | None = None) -> None:
     # Read closed_at afresh and, on PostgreSQL, hold a share lock on the session row until the
     # commit: closing (an UPDATE of that row) then waits for marks in flight, and a mark that
-    # starts after the close sees it. `closed_at_read`: the caller has just read it in a
-    # transaction holding SQLite's write lock (mark).
-    # The session row was read in this transaction and sessions are never deleted.
-    if not closed_at_read:
-        (fresh,) = _closed_at_statement().first({"session_id": session.id})
-        set_committed_value(session, "closed_at", fresh)
+    # starts after the close sees it.
+    db.session.refresh(session, ["closed_at"], with_for_update={"read": True})
     refusal = marking_refusal(actor, session, now)
     if refusal is not None:
         raise refusal
 
 
-@cache
-def _lock_statement() -> Prepared:
-    return Prepared(
-        select(Enrolment.session_id, Enrolment.state)
-        .where(Enrolment.id == bindparam("enrolment_id"))
-        .with_for_update()
-    )
-
-
 def _lock_sheet_enrolment(session_id: int, enrolment_id: int) -> None:
-    row = _lock_statement().first({"enrolment_id": enrolment_id})
-    if row is None or row[0] != session_id or row[1] not in SHEET_STATES:
+    row = db.session.execute(
+        select(Enrolment.session_id, Enrolment.state)
+        .where(Enrolment.id == enrolment_id)
+        .with_for_update()
+    ).first()
+    if row is None or row.session_id != session_id or row.state not in SHEET_STATES:
         raise _not_on_sheet()
-
-
-# A click writes with Core statements on the tables, built once: the ORM's unit of work cost
-# a third of a click (bench/, pyinstrument) for two rows whose values are all known here.
-_MARKS = AttendanceMark.__table__
-_CHANGES = AttendanceChange.__table__
-
-
-def _insert(table, *names: str) -> Prepared:
-    return Prepared(insert(table).values({name: bindparam(name) for name in names}))
-
-
-@cache
-def _insert_mark_statement() -> Prepared:
-    return _insert(_MARKS, "enrolment_id", "session_id", "status", "marked_by_id", "marked_at",
-                   "version")
-
-
-@cache
-def _update_mark_statement() -> Prepared:
-    return Prepared(
-        update(_MARKS)
-        .where(_MARKS.c.enrolment_id == bindparam("b_enrolment_id"))
-        .values(
-            status=bindparam("b_status"),
-            marked_by_id=bindparam("b_marked_by_id"),
-            marked_at=bindparam("b_marked_at"),
-            version=bindparam("b_version"),
-        )
-    )
-
-
-@cache
-def _insert_change_statement() -> Prepared:
-    return _insert(_CHANGES, "enrolment_id", "old_status", "new_status", "changed_by_id",
-                   "changed_at")
 
 
 def _record(enrolment_id: int, old: str | None, new: str | None, actor: User, now: datetime):
     """The audit row of one change of a mark."""
-    _insert_change_statement().execute({
-        "enrolment_id": enrolment_id, "old_status": old, "new_status": new,
-        "changed_by_id": actor.id, "changed_at": now,
-    })
+    db.session.execute(insert(AttendanceChange).values(
+        enrolment_id=enrolment_id, old_status=old, new_status=new,
+        changed_by_id=actor.id, changed_at=now,
+    ))
 
 
 def mark(
@@ -514,37 +404,36 @@ def mark(
     `seen_version` is the version the clicking person saw, to tell them they overrode someone.
     The result carries the row as it now stands, so the answer needs no second read."""
     now = now or utcnow()
-    if holds_write_lock():
-        # SQLite: no other writer until this transaction ends, so one statement reads the
-        # row and the session's closed_at as they stay until the commit (bench/: the lock
-        # and the second read were 7 % of a click).
-        row = _sheet_row_closing(session, enrolment_id)
-        status = parse_status(status)
-        ensure_may_mark(actor, session, now, closed_at_read=True)
-    else:
-        _lock_sheet_enrolment(session.id, enrolment_id)
-        status = parse_status(status)
-        ensure_may_mark(actor, session, now)
-        # Read after the lock (a new statement sees what a click before us committed).
-        row = sheet_row(session.id, enrolment_id)
+    _lock_sheet_enrolment(session.id, enrolment_id)
+    status = parse_status(status)
+    ensure_may_mark(actor, session, now)
+    # Read after the lock (a new statement sees what a click before us committed).
+    row = sheet_row(session.id, enrolment_id)
     old, version_before = row.status, row.version
     overrode = seen_version is not None and seen_version != version_before
     if old == status:
         return MarkResult(enrolment_id, old, status, changed=False, overrode_other=overrode,
                           row=row)
+    values = dict(status=status, marked_by_id=actor.id, marked_at=now,
+                  version=version_before + 1)
     if old is None:
-        _insert_mark_statement().execute({
-            "enrolment_id": enrolment_id, "session_id": session.id, "status": status,
-            "marked_by_id": actor.id, "marked_at": now, "version": 1,
-        })
+        db.session.execute(insert(AttendanceMark).values(
+            enrolment_id=enrolment_id, session_id=session.id, **values
+        ))
     else:
-        _update_mark_statement().execute({
-            "b_enrolment_id": enrolment_id, "b_status": status, "b_marked_by_id": actor.id,
-            "b_marked_at": now, "b_version": version_before + 1,
-        })
+        # Conditional on the version read: a write that slipped past the lock changes nothing.
+        result = db.session.execute(
+            update(AttendanceMark)
+            .where(AttendanceMark.enrolment_id == enrolment_id,
+                   AttendanceMark.version == version_before)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise Conflict(_("Der Eintrag wurde gerade geändert. Bitte versuchen Sie es erneut."))
     _record(enrolment_id, old, status, actor, now)
     row = row._replace(status=status, version=version_before + 1, marked_at=now,
-                  marked_by=f"{actor.first_name} {actor.last_name}".strip())
+                       marked_by=f"{actor.first_name} {actor.last_name}".strip())
     return MarkResult(enrolment_id, old, status, changed=True, overrode_other=overrode, row=row)
 
 
@@ -651,7 +540,7 @@ def search_people(session: TrainingSession, q: str | None) -> tuple[list[PersonH
                 User.email.ilike(pattern, escape="\\"),
             ),
         )
-        .order_by(User.last_name, User.first_name, User.id)
+        .order_by(german(User.last_name), german(User.first_name), User.id)
         .limit(SEARCH_LIMIT + 1)
     ).all()
     hits = [PersonHit(r[0], r[1], r[2], r[3], r[4], r[5] is not None) for r in rows]

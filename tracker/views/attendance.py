@@ -2,148 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from functools import lru_cache
-from types import MappingProxyType
-from typing import ClassVar
-
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
-from markupsafe import Markup, escape
-from sqlalchemy import select
-from sqlalchemy.orm import contains_eager
 
-from tracker.database import commit_keeping_loaded
 from tracker.extensions import db
-from tracker.i18n import current_locale, time_formatter
-from tracker.i18n import gettext as _
-from tracker.models import TrainingSession, User, utcnow
-from tracker.security import database_id, form_csrf_token
+from tracker.models import AttendanceStatus, TrainingSession, utcnow
+from tracker.security import database_id
 from tracker.services import access
 from tracker.services import attendance as service
-from tracker.timeutil import local_day_bounds, to_local
 from tracker.views.htmx import is_partial, render_page_or_fragment
-from tracker.views.urls import id_url
 
 bp = Blueprint("attendance", __name__, url_prefix="/anwesenheit")
+# The row macro (templates/attendance/_row.html) offers one button per status.
+bp.add_app_template_global(AttendanceStatus, "AttendanceStatus")
 
 PER_PAGE = 20
 UPCOMING = 5
-
-
-@dataclass(frozen=True)
-class SheetView:
-    """What every row of a sheet shares (templates/attendance/_row.html), worked out once:
-    url_for, gettext and csrf_token cost 5-25 µs a call, and a sheet has 30 rows. The row
-    renders without autoescaping, so every text here is escaped Markup already.
-
-    `forms` holds each status's form (three buttons) rendered once, with markers where a row's
-    id and version go; a row stamps its two numbers in. `focused_forms` are the same with
-    data-focus on the pressed button, for the answer to a click. The view is remembered per
-    process for its session, token and language (_remembered_sheet_view)."""
-
-    may_mark: bool
-    csrf_token: Markup
-    mark_url: Callable[[int], Markup]
-    history_url: Callable[[int], Markup]
-    labels: Mapping[str | None, Markup]
-    # "von %(name)s" (the history link's hidden text): Markup escapes the name it is given.
-    history_of: Markup
-    time: Callable[[datetime | None], str]
-    buttons: tuple[tuple[str, str], ...] = (
-        ("present", "a 1"), ("excused", "e 2"), ("absent", "u 3"),
-    )
-    mark_url_stamp: Markup = Markup("")
-    forms: Mapping[str | None, Markup] = field(default_factory=dict)
-    focused_forms: Mapping[str | None, Markup] = field(default_factory=dict)
-    # The row macro of _row.html, taken from the template once, not imported per answer.
-    row_macro: Callable[..., Markup] | None = None
-    statuses: tuple[str | None, ...] = (None, *service.STATUSES)
-    row_marker: ClassVar[str] = "__row__"
-    version_marker: ClassVar[str] = "__version__"
-    # Status as text in a badge, never colour alone; the colour only repeats it.
-    badge_kinds: Mapping[str | None, str] = field(default_factory=lambda: BADGE_KINDS)
-    status_classes: Mapping[str | None, str] = field(default_factory=lambda: STATUS_CLASSES)
-
-    def render_row(self, row: service.SheetRow, focus: bool = False) -> Markup:
-        return self.row_macro(row, self, focus)  # type: ignore[misc]
-
-
-BADGE_KINDS = {None: "info", "present": "success", "excused": "warning", "absent": "danger"}
-STATUS_CLASSES = {None: "open", "present": "present", "excused": "excused", "absent": "absent"}
-ROW_TEMPLATE = "attendance/_row.html"
-
-
-def _escaped_url(build: Callable[[int], str]) -> Callable[[int], Markup]:
-    return lambda row_id: escape(build(row_id))
-
-
-@lru_cache(maxsize=8)
-def _labels(locale: str) -> Mapping[str | None, Markup]:
-    # The catalogue does not change while the process runs: translated once per language.
-    labels = {status: service.status_label(status) for status in (None, *service.STATUSES)}
-    labels.update(walk_in=_("spontan"), from_waitlist=_("von der Warteliste"), history=_("Verlauf"))
-    return MappingProxyType({key: escape(text) for key, text in labels.items()})
-
-
-def _sheet_view(session_id: int, may_mark: bool) -> SheetView:
-    # The row template is part of the key: it belongs to one app (and its url_for), and a
-    # template reloaded in development renders new forms. So is the script root the links
-    # start with.
-    return _remembered_sheet_view(
-        current_app.jinja_env.get_template(ROW_TEMPLATE),
-        request.script_root,
-        session_id,
-        may_mark,
-        form_csrf_token() if may_mark else "",
-        current_locale(),
-    )
-
-
-@lru_cache(maxsize=512)
-def _remembered_sheet_view(
-    row_template, _script_root: str, session_id: int, may_mark: bool, token: str, locale: str
-) -> SheetView:
-    # A click's answer needs this view too (~100 µs to build and render its forms, a tenth
-    # of the click, bench/); it depends only on the arguments, so it is built once for them.
-    mark_url = id_url("attendance.mark", "enrolment_id", session_id=session_id)
-    view = SheetView(
-        may_mark=may_mark,
-        csrf_token=escape(token),
-        mark_url=_escaped_url(mark_url),
-        mark_url_stamp=escape(mark_url.with_marker(SheetView.row_marker)),
-        history_url=_escaped_url(
-            id_url("attendance.history", "enrolment_id", session_id=session_id)
-        ),
-        labels=_labels(locale),
-        history_of=escape(_("von %(name)s")),
-        time=time_formatter("short"),
-        row_macro=row_template.module.sheet_row,
-    )
-    if not may_mark:
-        return view
-    mark_form = row_template.module.mark_form  # macros of a template without a context
-
-    def forms(focused: bool) -> Mapping[str | None, Markup]:
-        return MappingProxyType({
-            status: mark_form(view.row_marker, view.version_marker, status, view,
-                              view.mark_url_stamp, status if focused else None)
-            for status in view.statuses
-        })
-
-    return replace(view, forms=forms(False), focused_forms=forms(True))
 
 
 def _require_area() -> None:
@@ -175,31 +51,8 @@ def _announcement(row: service.SheetRow) -> str:
 def index():
     _require_area()
     page = max(request.args.get("seite", 1, type=int) or 1, 1)
-    today = to_local(utcnow()).date()
-    _, end_of_today = local_day_bounds(today, today)
-    base = (
-        select(TrainingSession)
-        .join(TrainingSession.series)
-        .options(contains_eager(TrainingSession.series))
-        .where(access.runnable_series_filter(current_user), TrainingSession.cancelled_at.is_(None))
-    )
-    upcoming = (
-        db.session.scalars(
-            base.where(TrainingSession.starts_at > end_of_today)
-            .order_by(TrainingSession.starts_at, TrainingSession.id)
-            .limit(UPCOMING)
-        ).all()
-        if page == 1
-        else []
-    )
-    recent = db.paginate(
-        base.where(TrainingSession.starts_at <= end_of_today).order_by(
-            TrainingSession.starts_at.desc(), TrainingSession.id.desc()
-        ),
-        page=page,
-        per_page=PER_PAGE,
-        error_out=False,
-    )
+    upcoming = service.upcoming_sessions(current_user, UPCOMING) if page == 1 else []
+    recent = service.recent_sessions(current_user, page=page, per_page=PER_PAGE)
     counts = service.counts_by_session([s.id for s in [*upcoming, *recent.items]])
     return render_template(
         "attendance/index.html", upcoming=upcoming, recent=recent, counts=counts, now=utcnow()
@@ -208,17 +61,13 @@ def index():
 
 def _sheet_context(session: TrainingSession) -> dict:
     refusal = service.marking_refusal(current_user, session)
-    closed_by = (
-        db.session.get(User, session.closed_by_id) if session.closed_by_id is not None else None
-    )
     return {
         "session": session,
         "rows": service.sheet_rows(session.id),
         "counts": service.sheet_counts(session.id),
         "refusal": refusal,
         "may_mark": refusal is None,
-        "sheet": _sheet_view(session.id, may_mark=refusal is None),
-        "closed_by": closed_by,
+        "closed_by": service.closed_by(session),
         "may_reopen": session.is_closed and access.can_change_closed_marks(current_user, session),
         "started": utcnow() >= session.starts_at,
     }
@@ -247,7 +96,7 @@ def mark(session_id: int, enrolment_id: int):
     # the pool again and begin a second transaction. Rendering still happens after the commit.
     partial = is_partial()
     counts = service.sheet_counts(session_id) if partial else None
-    commit_keeping_loaded()
+    db.session.commit()
     row = result.row
     if result.changed:
         message = _announcement(row)
@@ -269,7 +118,7 @@ def mark(session_id: int, enrolment_id: int):
         return render_template(
             "attendance/_mark_response.html",
             row=row,
-            sheet=_sheet_view(session_id, may_mark=True),
+            session_id=session_id,
             counts=counts,
             announcement=message,
             notice=notice,
@@ -296,7 +145,8 @@ def mark_all_present(session_id: int):
         return render_template(
             "attendance/_rows_response.html",
             rows=service.sheet_rows(session_id),
-            sheet=_sheet_view(session_id, may_mark=True),
+            session_id=session_id,
+            may_mark=True,
             counts=service.sheet_counts(session_id),
             announcement=message,
         )
@@ -340,7 +190,6 @@ def add_walk_in(session_id: int):
             "attendance/_walk_in_response.html",
             row=row,
             session_id=session_id,
-            sheet=_sheet_view(session_id, may_mark=True),
             counts=service.sheet_counts(session_id),
             announcement=message,
             added_message=message,
