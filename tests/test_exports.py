@@ -7,7 +7,6 @@ import re
 import zipfile
 from collections import defaultdict
 from datetime import date, datetime
-from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -232,7 +231,7 @@ def test_data_sheets_are_ready_for_filtering_in_excel(client, auth, scene):
     datum, stunden, jahr = (MARK_HEADERS.index(h) + 1 for h in ("Datum", "Stunden", "Jahr"))
     for row in marks.iter_rows(min_row=2):
         assert row[datum - 1].is_date and row[datum - 1].number_format == "DD.MM.YYYY"
-        assert row[stunden - 1].data_type == "n" and row[stunden - 1].number_format == "0.0"
+        assert row[stunden - 1].data_type == "n" and row[stunden - 1].number_format == "0.00"
         assert isinstance(row[jahr - 1].value, int)
     people = wb["Personen"]
     header = [c.value for c in people[1]]
@@ -311,6 +310,11 @@ def test_hostile_names_are_written_as_text_that_is_never_evaluated(client, auth,
         person.first_name = control
         people[key] = person
         mark(session, person, PRESENT)
+    # U+FFFE and U+FFFF: openpyxl lets them through, and they make the sheet XML ill-formed
+    # (LibreOffice then drops every row from that cell on). Set through the ORM, past the forms.
+    noncharacters = factories.user(org, commit=False)
+    noncharacters.last_name, noncharacters.first_name = "Wei\ufffeß\uffff", "\uffffJo\ufffe"
+    mark(session, noncharacters, PRESENT)
     db.session.commit()
 
     auth.login(admin)
@@ -326,8 +330,7 @@ def test_hostile_names_are_written_as_text_that_is_never_evaluated(client, auth,
              if isinstance(c.value, str) and c.value[:1] in "=+-@\t\r\n"]
     values = {c.value for c in cells}
     for key, value in HOSTILE.items():
-        text = value.replace("\r", "\n")  # XML turns a carriage return into a line feed
-        assert text in values, key
+        assert value in values, key  # the exact text, carriage return included
     assert {"=1+1 Reihe", "@Termin", "+Trainer", "=Behörde"} <= values
     assert all(c.data_type == "s" for c in cells)
     assert all(c.quotePrefix for c in cells)
@@ -335,12 +338,18 @@ def test_hostile_names_are_written_as_text_that_is_never_evaluated(client, auth,
     # python-calamine: the same texts, as strings; control characters are gone.
     sheets = read_calamine(data)
     marks = as_dicts(sheets["Teilnahmen"])
-    assert {r["Nachname"] for r in marks} == {v.replace("\r", "\n") for v in HOSTILE.values()}
+    assert {r["Nachname"] for r in marks} == {*HOSTILE.values(), "Weiß"}
     assert all(isinstance(r["Nachname"], str) for r in marks)
-    assert {r["Vorname"] for r in marks} == {"Steuerzeichen"}
+    assert {r["Vorname"] for r in marks} == {"Steuerzeichen", "Jo"}
     assert {r["Reihe"] for r in marks} == {"=1+1 Reihe"}
     assert {r["Organisation (zum Zeitpunkt)"] for r in marks} == {"=Behörde"}
     assert "Teilnahmen: =1+1 Reihe" in sheets["Personen"][0]
+    # Every row arrived, in both readers, and no forbidden character is left anywhere.
+    openpyxl_marks = as_dicts(read_openpyxl(data)["Teilnahmen"])
+    assert len(marks) == len(openpyxl_marks) == len(HOSTILE) + 1
+    assert ("Weiß", "Jo") in {(r["Nachname"], r["Vorname"]) for r in openpyxl_marks}
+    for name, xml in _xml_of_sheets(data).items():
+        assert "\ufffe" not in xml and "\uffff" not in xml, name
 
 
 def test_safe_cell_is_the_one_gate_for_every_value():
@@ -349,6 +358,9 @@ def test_safe_cell_is_the_one_gate_for_every_value():
     assert safe_cell(3, ws) == 3 and safe_cell(None, ws) is None
     assert safe_cell(date(2025, 1, 1), ws) == date(2025, 1, 1)
     assert safe_cell("a\x00b\x08c\x1fd", ws) == "abcd"
+    # Everything else XML 1.0 forbids: U+FFFE, U+FFFF and lone surrogates.
+    assert safe_cell("a\ufffeb\uffffc\ud800d\udfffe", ws) == "abcde"
+    assert safe_cell("\x7f\x85\ufffd\U0001f600", ws) == "\x7f\x85\ufffd\U0001f600"  # allowed
     assert safe_cell("\tok\nline", ws).value == "\tok\nline"
     assert len(safe_cell("x" * 40000, ws)) == 32767
     for value in HOSTILE.values():
@@ -366,101 +378,36 @@ def test_writer_streams_sheets_with_formatted_columns():
                                                       ["y", None]]
 
 
-def _corpus(ws) -> tuple[list[list], list]:
-    """Rows the export's fast path writes as text (every kind of value the export writes,
-    with the edges of each), and values that must send their row through openpyxl."""
-    from openpyxl.worksheet.hyperlink import Hyperlink
-
-    hours = WriteOnlyCell(ws)
-    hours.number_format = "0.0"
-    day = WriteOnlyCell(ws)
-    day.number_format = "DD.MM.YYYY"
-    stamp = WriteOnlyCell(ws, value=datetime(2025, 3, 4, 5, 6, 7, 123456))
-    stamp.number_format = "DD.MM.YYYY HH:MM"
-    header = WriteOnlyCell(ws, value="Stunden: Vielfalt & <Führung>")
-    header.font = openpyxl.styles.Font(bold=True)
-    header.alignment = openpyxl.styles.Alignment(wrap_text=True, vertical="top")
-    fast = []
-    for n in range(3):
-        hours.value = n + 0.25
-        day.value = date(2025, 1, 2 + n)
-        fast.append(["Müller", "O'Neil \"Nell\"", "a&b<c>d", " vorn", "hinten ", "  ", "\n",
-                     "Zeile\nZeile", "Ärger ß € 😀", "#N/A?", "=", "x" * 300, 0, -1, 2**53 + 1,
-                     10**20, 2.25, 1e-7, 1 / 3, -0.0, None, hours, day, stamp, header,
-                     safe_cell("=1+1", ws), safe_cell("@Pfad", ws), safe_cell("\tTab", ws)])
-    fast.append([None, None, "nur C"])
-    fast.append([])
-    day.value = date(1900, 1, 1)  # before Excel's phantom 29 February 1900
-    fast.append([day, None, None, None, 7])
-    linked = WriteOnlyCell(ws, value="Seite")
-    linked.hyperlink = Hyperlink(ref="", target="https://example.org/")
-    empty_styled = WriteOnlyCell(ws)
-    empty_styled.font = openpyxl.styles.Font(italic=True)
-    slow = [True, "", "#N/A", "=SUM(A1:A2)", linked, float("nan"), float("inf"), Decimal("1.5"),
-            date(2025, 1, 2), datetime(2025, 1, 2, 3, 4), empty_styled]
-    return fast, slow
-
-
-def _aware_cell(ws):
-    """A date with a time zone, which openpyxl refuses when it writes the cell."""
+def test_a_time_zone_is_refused_as_openpyxl_refuses_it():
+    """Excel has no time zones: an aware datetime is a programming error, not a silent shift."""
     from datetime import UTC
 
-    cell = WriteOnlyCell(ws, value=datetime(2025, 1, 2, 3, 4, tzinfo=UTC))
-    cell.number_format = "DD.MM.YYYY HH:MM"
-    return cell
-
-
-def _sheet_xml(sheet_class) -> bytes:
-    """The workbook's XML written by `sheet_class` for the corpus: the fast rows, then each
-    slow value in a row of fast values, then the fast rows again (styles registered late)."""
-    wb = openpyxl.Workbook(write_only=True)
-    ws = sheet_class(parent=wb, title="Daten")
-    wb._add_sheet(ws)
-    fast, slow = _corpus(ws)
-    for row in fast:
-        ws.append(row)
-    for value in slow:
-        ws.append(["vorher", 1, value, 2.5, "nachher"])
-    for row in fast:
-        ws.append(row)
-    ws.append(value for value in ["aus", "einem", "Generator", 1])
-    ws.append(range(3))
-    out = io.BytesIO()
-    wb.save(out)
-    with zipfile.ZipFile(out) as archive:
-        return b"".join(archive.read(name) for name in sorted(archive.namelist())
-                        if not name.startswith("docProps/"))  # docProps hold the save time
-
-
-def test_the_streaming_sheet_writes_what_openpyxls_own_writes():
-    """StreamingSheet writes rows as text (bench/): the same bytes as openpyxl's own sheet."""
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
-    from tracker.exports.workbook import StreamingSheet
-
-    ours = _sheet_xml(StreamingSheet)
-    assert ours == _sheet_xml(WriteOnlyWorksheet)
-    assert b"&amp;" in ours and b'xml:space="preserve"' in ours and b"<f>SUM(A1:A2)</f>" in ours
-    with pytest.raises(TypeError, match="timezones"):  # as openpyxl: no time zones in Excel
-        aware = _aware_cell(openpyxl.Workbook(write_only=True).create_sheet()).value
+    aware = datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
+    with pytest.raises(TypeError, match="timezones"):
         write_workbook([Sheet("Daten", [Column("Zeit")], [[Formatted(aware, "DD.MM.YYYY")]],
                               mixed=True)], io.BytesIO())
 
 
-def test_the_fast_path_takes_the_exports_rows_and_leaves_the_rest_to_openpyxl():
-    from tracker.exports.workbook import RowWriter, StreamingSheet
-
-    wb = openpyxl.Workbook(write_only=True)
-    ws = StreamingSheet(parent=wb, title="Daten")
-    wb._add_sheet(ws)
-    writer = RowWriter(ws)
-    fast, slow = _corpus(ws)
-    for row in fast:
-        assert writer._row_text(row, 2) is not None, row
-    for value in [*slow, _aware_cell(ws)]:
-        assert writer._row_text(["vorher", value], 2) is None, value
-    writer.close()
-    writer.cleanup()
+def test_every_kind_of_value_reads_back_as_written():
+    """The writer uses openpyxl's public write-only API: what goes in comes out, in both
+    readers, with the column's number format on formatted cells."""
+    rows = [
+        ["Müller", "O'Neil \"Nell\"", "a&b<c>d", " vorn", "hinten ", "Zeile\nZeile",
+         "Ärger ß € 😀", "=1+1", 0, -1, 2**53, 2.25, 1 / 3, date(2025, 1, 2)],
+        [None, None, "nur C", None, None, None, None, None, None, None, None, None, None, None],
+    ]
+    columns = [Column(f"S{i}") for i in range(13)] + [Column("Tag", 12, "DD.MM.YYYY")]
+    out = io.BytesIO()
+    assert write_workbook([Sheet("Daten", columns, iter(rows))], out) == {"Daten": 2}
+    for reader in READERS.values():
+        got = reader(out.getvalue())["Daten"]
+        assert got[1][:8] == rows[0][:8]
+        assert got[1][8:13] == [0, -1, 2**53, 2.25, pytest.approx(1 / 3)]
+        assert got[1][13] == date(2025, 1, 2)
+        assert got[2][:3] == [None, None, "nur C"]
+    ws = openpyxl.load_workbook(io.BytesIO(out.getvalue()))["Daten"]
+    assert ws["N2"].number_format == "DD.MM.YYYY" and ws["N2"].is_date
+    assert ws["H2"].quotePrefix and ws["H2"].data_type == "s"
 
 
 def test_a_failing_export_answers_with_an_error_page_not_half_a_file(client, auth, scene,
@@ -556,3 +503,74 @@ def test_filename_says_what_and_when():
     assert export.export_filename(reports.ReportFilters()) == "teilnahmen_anfang_heute.xlsx"
     assert re.fullmatch(r"teilnahmen_anfang_2025-12-31\.xlsx",
                         export.export_filename(reports.ReportFilters(date_to=date(2025, 12, 31))))
+
+
+# --- another organisation's series (issue 20, item 6) ---------------------------------------
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_organisations_sheet_never_shows_a_series_her_organisation_has_no_part_in(
+        client, auth, scene, reader):
+    from tests.test_reports import _college_series
+
+    internal = _college_series(scene)
+    auth.login(scene.lead)
+    sheets = READERS[reader](download(client, **{"from": "", "to": ""}))
+    rows = as_dicts(sheets["Organisationen"])
+    assert {r["Reihe"] for r in rows} == {"Vielfaltsmontag", "Recruiting"}
+    assert "Hochschule Anhalt" not in {r["Organisation"] for r in rows}
+    assert "Hochschulinterne Reihe" not in repr(sheets)
+    summary = overview(sheets["Übersicht"])
+    assert summary["Teilnahmen aller Partnerorganisationen"] == sum(r["Teilnahmen"] for r in rows)
+    # The administration sees the college's series and counts.
+    auth.logout()
+    auth.login(scene.admin)
+    rows = as_dicts(READERS[reader](download(client, **{"from": "", "to": ""}))["Organisationen"])
+    assert ("Hochschule Anhalt", 2025, internal.title, 3) in {
+        (r["Organisation"], r["Jahr"], r["Reihe"], r["Teilnahmen"]) for r in rows}
+
+
+# --- hours add up (issue 20, item 12) --------------------------------------------------------
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_hours_of_the_rows_add_up_to_every_total(client, auth, app, db, reader):
+    """30 sessions of 100 minutes: each row shows 1,67 h, and every total is 50 h, the exact
+    sum of the rows' values (not 30 × 1.67 = 50.1), on every sheet and on the page."""
+    import math
+    from datetime import timedelta
+
+    org = factories.organisation("Stadtverwaltung")
+    lead = factories.user(org, Role.HR_LEAD)
+    people = [factories.user(org, last_name=n, commit=False) for n in ("Aalto", "Berg")]
+    s = factories.series(org, [org], title="Kurz und oft")
+    for n in range(30):
+        session = factories.session(s, starts_at=berlin(2025, 1, 6) + timedelta(days=7 * n),
+                                    commit=False)
+        session.ends_at = session.starts_at + timedelta(minutes=100)
+        mark(session, people[0], PRESENT)
+        if n % 3 == 0:
+            mark(session, people[1], PRESENT)
+    db.session.commit()
+    auth.login(lead)
+    args = {"from": "2025-01-01", "to": "2025-12-31"}
+    sheets = READERS[reader](download(client, **args))
+
+    marks = as_dicts(sheets["Teilnahmen"])
+    assert len(marks) == 40
+    assert all(round(r["Stunden"], 2) == 1.67 for r in marks)
+    row_sum = math.fsum(r["Stunden"] for r in marks)
+    assert round(row_sum, 9) == round(40 * 100 / 60, 9)
+
+    people_rows = {r["Nachname"]: r for r in as_dicts(sheets["Personen"])}
+    for name in ("Aalto", "Berg"):
+        mine = math.fsum(r["Stunden"] for r in marks if r["Nachname"] == name)
+        assert round(people_rows[name]["Stunden gesamt"], 9) == round(mine, 9)
+        assert round(people_rows[name]["Stunden: Kurz und oft"], 9) == round(mine, 9)
+    assert round(people_rows["Aalto"]["Stunden gesamt"], 9) == 50
+
+    org_rows = as_dicts(sheets["Organisationen"])
+    assert round(math.fsum(r["Stunden"] for r in org_rows), 9) == round(row_sum, 9)
+    assert round(overview(sheets["Übersicht"])["Stunden (Teilnahmen)"], 9) == round(row_sum, 9)
+
+    html = client.get("/auswertung/", query_string=args).get_data(as_text=True)
+    assert re.search(r'id="figure-hours">\s*66,67\s*<', html)
+    assert f"{round(row_sum, 2):.2f}".replace(".", ",") == "66,67"

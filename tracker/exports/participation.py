@@ -20,7 +20,7 @@ from tracker.exports.workbook import (
     write_workbook,
 )
 from tracker.extensions import db
-from tracker.models import utcnow
+from tracker.models import AttendanceStatus, utcnow
 from tracker.services import reports
 from tracker.services.reports import ReportFilters
 from tracker.timeutil import to_local
@@ -68,6 +68,11 @@ def _mark_rows(filters: ReportFilters) -> Iterator[tuple]:
                s.hours, s.trainer, status, "ja" if walk_in else "nein")
 
 
+def marks_sheet(filters: ReportFilters) -> Sheet:
+    """The "Teilnahmen" sheet: one row per attendance mark of the selection, streamed."""
+    return Sheet(SHEET_MARKS, MARK_COLUMNS, _mark_rows(filters))
+
+
 def _people_sheet(filters: ReportFilters) -> Sheet:
     series = reports.series_with_participations(filters)
     columns = [
@@ -108,6 +113,10 @@ def _overview_rows(filters: ReportFilters, figures: reports.Figures,
         return Formatted(value, DATE_FORMAT) if value else open_text
 
     rate = figures.attendance_rate
+    labels = reports.status_labels()
+    participation_words = " oder ".join(f"„{labels[s.value]}“"
+                                        for s in AttendanceStatus.participations())
+    all_words = ", ".join(labels[s.value] for s in AttendanceStatus)
     return [
         ["Auswertung der Schulungsteilnahmen", None],
         ["Erstellt am", Formatted(created_at, DATETIME_FORMAT)],
@@ -125,20 +134,24 @@ def _overview_rows(filters: ReportFilters, figures: reports.Figures,
         ["Durchgeführte Termine", figures.sessions_held],
         ["Stunden (Teilnahmen)", Formatted(figures.hours, HOURS_FORMAT)],
         ["Anwesenheitsmarkierungen", figures.marks],
-        ["davon entschuldigt", figures.excused],
-        ["davon unentschuldigt", figures.absent],
+        *([f"davon {labels[status.value]}", count]
+          for status, count in figures.not_participations),
         ["Anwesenheitsquote", Formatted(rate, PERCENT_FORMAT) if rate is not None else "–"],
         ["Teilnahmen aller Partnerorganisationen", network.participations],
         [None, None],
         ["Hinweise", None],
-        ["Teilnahme", "Als Teilnahme zählt ein Termin mit dem Status „anwesend“, auch ohne "
-                      "Anmeldung. Nur Teilnahmen gehen in die Summen ein."],
-        ["Blatt „Teilnahmen“", "Eine Zeile je Anwesenheitsmarkierung (anwesend, entschuldigt, "
-                               "unentschuldigt). Filtern Sie die Spalte „Status“ auf "
-                               "„anwesend“, um nur Teilnahmen zu sehen."],
+        ["Teilnahme", f"Als Teilnahme zählt ein Termin mit dem Status {participation_words}, "
+                      "auch ohne Anmeldung. Nur Teilnahmen gehen in die Summen ein."],
+        ["Blatt „Teilnahmen“", f"Eine Zeile je Anwesenheitsmarkierung ({all_words}). Filtern "
+                               f"Sie die Spalte „Status“ auf {participation_words}, um nur "
+                               "Teilnahmen zu sehen."],
+        ["Stunden", "Die genaue Dauer jedes Termins, mit zwei Nachkommastellen angezeigt. Alle "
+                    "Summen (Personen, Organisationen, Übersicht) addieren dieselben genauen "
+                    "Werte: die Summe einer Spalte gleicht der Summe im Blatt."],
         ["Blatt „Personen“", "Teilnahmen und Stunden je Person, je Reihe und insgesamt."],
         ["Blatt „Organisationen“", "Teilnahmen, Personen und Stunden je Organisation, Jahr und "
-                                   "Reihe, für alle Partnerorganisationen (nur Zahlen, keine "
+                                   "Reihe, für alle Partnerorganisationen in den Reihen, an "
+                                   "denen Ihre Organisation beteiligt ist (nur Zahlen, keine "
                                    "Namen)."],
         ["Organisation (zum Zeitpunkt)", "Die Organisation, der die Person bei der Anmeldung "
                                          "angehörte."],
@@ -174,7 +187,7 @@ def write_participation_workbook(filters: ReportFilters, target: str | IO[bytes]
         Sheet(SHEET_OVERVIEW, [Column("Angabe", 38), Column("Wert", 90)],
               _overview_rows(filters, figures, network, created_by, created_at),
               data=False, mixed=True),
-        Sheet(SHEET_MARKS, MARK_COLUMNS, _mark_rows(filters)),
+        marks_sheet(filters),
         _people_sheet(filters),
         Sheet(SHEET_ORGANISATIONS, ORGANISATION_COLUMNS, _organisation_rows(filters)),
     ]
