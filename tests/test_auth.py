@@ -162,8 +162,7 @@ class TestRateLimit:
 
 
 class TestAppWideRateLimit:
-    """tracker runs Flask-Limiter's hooks only for views with a limit (the login); a limit
-    configured for the whole app must still reach every page."""
+    """A limit configured for the whole app through Flask-Limiter reaches every page."""
 
     @pytest.fixture
     def app_settings(self):

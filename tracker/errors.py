@@ -7,7 +7,7 @@ import logging
 from flask import Flask, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from tracker.extensions import db
 from tracker.services import ServiceError
@@ -62,8 +62,17 @@ def log_refusal(status: int, reason: str = "") -> None:
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
+        from flask_login import current_user
+
+        from tracker.extensions import login_manager
+
         db.session.rollback()
         log_refusal(400, f"csrf: {exc.description}")
+        if (request.headers.get("HX-Request") and not current_user.is_authenticated
+                and not (request.endpoint or "").startswith("auth.")):
+            # An htmx click after the login ended: its token belonged to that login. The
+            # person is sent to the login page and back, not told that a form expired.
+            return login_manager.unauthorized()
         return render_error(
             400,
             _(
@@ -71,6 +80,14 @@ def init_app(app: Flask) -> None:
                 "und versuchen Sie es noch einmal."
             ),
         )
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(_exc: SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL of this app can be built for it, so the
+        # answer is plain text rather than a page with navigation.
+        log_refusal(400, "untrusted host")
+        return _("Diese Adresse gehört nicht zu tracker."), 400, {
+            "Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):

@@ -4,6 +4,7 @@ from tracker.models.attendance import AttendanceChange, AttendanceMark, Attendan
 from tracker.models.audit import AuditEntry, PasswordResetToken
 from tracker.models.base import utcnow
 from tracker.models.enrolment import CancelReason, Enrolment, EnrolmentState
+from tracker.models.login import FailedLogin
 from tracker.models.organisation import Organisation
 from tracker.models.series import (
     TrainingSeries,
@@ -17,6 +18,7 @@ __all__ = [
     "AttendanceChange",
     "AttendanceMark",
     "AttendanceStatus",
+    "FailedLogin",
     "AuditEntry",
     "CancelReason",
     "Enrolment",

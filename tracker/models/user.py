@@ -6,6 +6,7 @@ import enum
 import secrets
 from datetime import datetime
 
+from flask_babel import lazy_gettext
 from flask_login import UserMixin
 from sqlalchemy import Boolean, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -20,6 +21,15 @@ class Role(enum.StrEnum):
     HR_STAFF = "hr_staff"
     HR_LEAD = "hr_lead"
     ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return {
+            Role.EMPLOYEE: lazy_gettext("Beschäftigte"),
+            Role.HR_STAFF: lazy_gettext("Personalsachbearbeitung"),
+            Role.HR_LEAD: lazy_gettext("Personalleitung"),
+            Role.ADMIN: lazy_gettext("Administration"),
+        }[self]
 
 
 def new_session_token() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -15,6 +17,21 @@ from tracker.services import Conflict, ServiceError
 MIN_PASSWORD_LENGTH = 10
 # Compared against when the e-mail is unknown, so that both cases take the same time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+# What never belongs in a name: control characters, and every character XML 1.0 forbids
+# (U+FFFE, U+FFFF, lone surrogates), which would leave an exported workbook ill-formed: one
+# such cell made LibreOffice drop every row from it on, without a warning.
+_NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def name_is_clean(text: str) -> bool:
+    return not _NOT_IN_NAMES.search(text or "")
+
+
+def clean_name(text: str) -> str:
+    """The name without the characters `name_is_clean` refuses (for lists read from files)."""
+    return _NOT_IN_NAMES.sub("", text or "").strip()
 
 
 def normalise_email(email: str) -> str:

@@ -22,10 +22,11 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from tracker.extensions import db, limiter
+from tracker.errors import log_refusal
+from tracker.extensions import db
 from tracker.i18n import choose_language
 from tracker.security import start_login_session
-from tracker.services import accounts
+from tracker.services import accounts, login_guard
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("tracker.auth")
@@ -55,28 +56,32 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _account_key() -> str:
-    return "login-account:" + accounts.normalise_email(request.form.get("email", ""))
-
-
 @bp.route("/anmelden", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda r: r.status_code != 303)
-@limiter.limit(
-    _login_limit, methods=["POST"], key_func=_account_key, deduct_when=lambda r: r.status_code != 303
-)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
     status = 200
     if request.method == "POST":
+        email = accounts.normalise_email(request.form.get("email", ""))
+        address = request.remote_addr or ""
+        if login_guard.is_blocked(email, address):
+            log_refusal(429, f"login rate limit email={email!r} ip={address}")
+            form.validate_on_submit()  # keeps what was typed, shows the field messages
+            form.form_errors.append(_(
+                "Zu viele Versuche: Die Anmeldung ist von dieser Adresse zu oft "
+                "fehlgeschlagen. Bitte warten Sie einige Minuten und versuchen Sie es dann "
+                "erneut."
+            ))
+            return render_template("auth/login.html", form=form), 429
         if form.validate_on_submit():
             user = accounts.authenticate(form.email.data, form.password.data)
+            if user is None:
+                login_guard.record_failure(email, address)
+                db.session.commit()
             if user is not None:
+                login_guard.forget_failures(email, address)
+                db.session.commit()
                 start_login_session(user)
                 login_user(user)
                 log.info("login ok user=%s ip=%s", user.id, request.remote_addr)
