@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, or_
 
 from tracker.models import AttendanceMark, AttendanceStatus
 
-# A participation is an attended session: an attendance mark "present" (anwesend), whether the
-# person was enrolled or came as a walk-in. Excused and absent marks are not participations.
-PARTICIPATION_STATUS = AttendanceStatus.PRESENT
-
 
 def is_participation() -> ColumnElement[bool]:
-    """SQL condition on AttendanceMark selecting participations."""
-    return AttendanceMark.status == PARTICIPATION_STATUS
+    """SQL condition on AttendanceMark selecting participations (see
+    AttendanceStatus.counts_as_participation)."""
+    return or_(*(AttendanceMark.status == status for status in AttendanceStatus.participations()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -13,6 +15,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from tracker.extensions import db
 from tracker.models import Organisation, PasswordResetToken, Role, User, utcnow
 from tracker.services import Conflict, NotAllowed, ServiceError, access, accounts, audit
+from tracker.services.collation import german
 
 RESET_LINK_HOURS = 72
 
@@ -44,7 +47,7 @@ def manageable_people(
             func.lower(Organisation.name).like(needle),
             func.lower(Organisation.short_name).like(needle),
         ))
-    return query.order_by(User.last_name, User.first_name, User.id)
+    return query.order_by(german(User.last_name), german(User.first_name), User.id)
 
 
 def _check_role(actor: User, role: str) -> None:
@@ -60,11 +63,34 @@ def _check_organisation(actor: User, org: Organisation | None) -> Organisation:
     return org
 
 
-def email_taken(email: str, *, except_id: int | None = None) -> bool:
+def email_taken(email: str, *, actor: User, except_id: int | None = None) -> bool:
+    """Whether `actor` may learn that the address is in use. HR leads learn it only for their
+    own organisation: an address of another organisation is answered like a free one (the
+    inline check must not tell who works where)."""
     query = select(User.id).where(User.email == accounts.normalise_email(email))
     if except_id is not None:
         query = query.where(User.id != except_id)
+    if not actor.is_admin:
+        query = query.where(User.organisation_id == actor.organisation_id)
     return db.session.scalar(query) is not None
+
+
+# Said to an HR lead when a save collides with an address of another organisation: it tells
+# that the address cannot be used, not whose it is.
+def address_unusable() -> Conflict:
+    return Conflict(_("Diese E-Mail-Adresse kann nicht verwendet werden."))
+
+
+def _check_email_free(email: str, *, actor: User, except_id: int | None = None) -> None:
+    query = select(User.organisation_id).where(User.email == accounts.normalise_email(email))
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    owners = list(db.session.scalars(query))
+    if not owners:
+        return
+    if actor.is_admin or owners[0] == actor.organisation_id:
+        raise Conflict(_("Diese E-Mail-Adresse ist bereits vergeben."))
+    raise address_unusable()
 
 
 def create_person(
@@ -75,6 +101,7 @@ def create_person(
     if not org.active:
         raise ServiceError(_("Diese Organisation ist deaktiviert."))
     _check_role(actor, role)
+    _check_email_free(email, actor=actor)
     user = accounts.create_user(email=email, first_name=first_name, last_name=last_name,
                                 organisation=org, role=role)
     audit.record(actor, "user.create", "user", user.id, organisation_id=org.id,
@@ -97,8 +124,7 @@ def update_person(
             raise ServiceError(_("Ihre eigene Rolle können Sie nicht ändern."))
         _check_role(actor, role)
     email = accounts.normalise_email(email)
-    if email_taken(email, except_id=target.id):
-        raise Conflict(_("Diese E-Mail-Adresse ist bereits vergeben."))
+    _check_email_free(email, actor=actor, except_id=target.id)
     values = {"first_name": first_name.strip(), "last_name": last_name.strip(), "email": email,
               "organisation_id": org.id, "role": role}
     diff = audit.changes(target, values)
@@ -139,6 +165,20 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _link_signature(secret: str, user: User) -> str:
+    """Binds a link to the account as it was when the link was issued: deactivation (and so
+    a later reactivation), a new password, a changed role, e-mail or organisation all give
+    another signature, and every open link of the person stops working."""
+    state = "|".join(str(part) for part in (
+        secret, user.id, user.session_token, user.email, user.role, user.organisation_id,
+        user.active, user.password_hash or "",
+    ))
+    key = current_app.secret_key.encode() if isinstance(current_app.secret_key, str) \
+        else current_app.secret_key
+    digest = hmac.new(key, state.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
 def issue_reset_link(target: User, *, actor: User) -> tuple[str, PasswordResetToken]:
     """A new one-time token for `target` (returned once, stored only as a hash); earlier
     unused links of the person stop working."""
@@ -148,9 +188,10 @@ def issue_reset_link(target: User, *, actor: User) -> tuple[str, PasswordResetTo
         raise ServiceError(_("Für eine deaktivierte Person kann kein Link erstellt werden."))
     db.session.execute(delete(PasswordResetToken).where(
         PasswordResetToken.user_id == target.id, PasswordResetToken.used_at.is_(None)))
-    token = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32)
+    token = f"{secret}.{_link_signature(secret, target)}"
     hours = current_app.config.get("PASSWORD_RESET_HOURS", RESET_LINK_HOURS)
-    row = PasswordResetToken(user_id=target.id, token_hash=_hash(token), created_by_id=actor.id,
+    row = PasswordResetToken(user_id=target.id, token_hash=_hash(secret), created_by_id=actor.id,
                              expires_at=utcnow() + timedelta(hours=hours))
     db.session.add(row)
     db.session.flush()
@@ -164,10 +205,15 @@ def find_reset_token(token: str) -> PasswordResetToken | None:
     """The unused, unexpired token for this link text, of an active person; else None."""
     if not token or len(token) > 200:
         return None
-    row = db.session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(token)))
+    secret, _dot, signature = token.partition(".")
+    if not signature:
+        return None
+    row = db.session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(secret)))
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
         return None
     if not row.user.active or row.user.anonymised_at is not None:
+        return None
+    if not hmac.compare_digest(signature, _link_signature(secret, row.user)):
         return None
     return row
 
