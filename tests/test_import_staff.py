@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -174,8 +175,33 @@ def test_hr_lead_imports_into_her_own_organisation_only(client, auth, db, city, 
                     b"X;Y;x@uba.example;UBA;\nF;G;fremd@uba.example;;\nA;B;a@stadt.example;;Administration\n")
     preview = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
     assert "Sie dürfen nur Personen Ihrer eigenen Organisation importieren." in preview
-    assert "Die E-Mail-Adresse gehört zu einer Person, die Sie nicht verwalten." in preview
     assert "Diese Rolle dürfen Sie nicht vergeben." in preview
+
+
+def _preview_of(client, email: str) -> str:
+    _upload(client, f"Name;Vorname;E-Mail\nGast;Greta;{email}\n".encode())
+    html = client.get("/verwaltung/import/vorschau").get_data(as_text=True)
+    return html.replace(email, "ADDRESS")
+
+
+def test_hr_lead_preview_answers_an_address_of_another_organisation_like_a_free_one(client, auth, db, city, uba):
+    auth.login(factories.user(city, Role.HR_LEAD))
+    factories.user(uba, email="fremd@uba.example")
+    strip_token = re.compile(r'name="token" value="[^"]+"')
+    taken = strip_token.sub("", _preview_of(client, "fremd@uba.example"))
+    free = strip_token.sub("", _preview_of(client, "frei@uba.example"))
+    assert taken == free
+    assert ">neu<" in taken
+
+    # The save that would collide says one neutral thing, and saves nothing.
+    _preview_of(client, "fremd@uba.example")
+    before = _people(db)
+    response = _confirm(client)
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    assert "Zeilen 2: Diese E-Mail-Adresse kann nicht verwendet werden." in text
+    assert "Umweltbundesamt" not in text and "UBA" not in text
+    assert _people(db) == before
 
 
 @pytest.mark.parametrize(
@@ -361,3 +387,125 @@ def test_preview_rechecks_the_database_at_confirmation(client, db, admin, city, 
 def test_employees_cannot_import(client, auth, db, role):
     auth.login(factories.user(role=role))
     assert _upload(client, _csv()).status_code == 403
+
+
+# --- Limits count real rows, and a file over them is refused whole --------------------------
+
+
+def _staff_csv(n: int, *, blank_after_each: bool = False) -> bytes:
+    lines = ["Name;Vorname;E-Mail;Organisation"]
+    for i in range(n):
+        lines.append(f"Muster{i};Person;person{i}@stadt.example;Stadt")
+        if blank_after_each:
+            lines.append("")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def test_a_list_over_the_limit_with_blank_lines_between_is_refused_whole(client, db, admin, city):
+    from tracker.services import staff_import
+
+    # Blank lines used to count towards the limit, and the file was then offered cut short.
+    response = _upload(client, _staff_csv(staff_import.MAX_ROWS + 1, blank_after_each=True))
+    assert response.status_code == 422
+    assert f"mehr als {staff_import.MAX_ROWS} Personen" in response.get_data(as_text=True)
+    with client.session_transaction() as s:
+        assert "staff_import" not in s
+    assert client.get("/verwaltung/import/vorschau").status_code == 303
+
+
+def test_a_list_at_the_limit_with_blank_lines_between_is_offered_whole(client, db, admin, city):
+    from tracker.services import staff_import
+
+    data = _staff_csv(staff_import.MAX_ROWS, blank_after_each=True)
+    last = f"person{staff_import.MAX_ROWS - 1}@stadt.example".encode()
+    response = _upload(client, data.replace(last, b"keine-adresse"))
+    assert response.status_code == 303
+    preview = " ".join(client.get("/verwaltung/import/vorschau").get_data(as_text=True).split())
+    assert f">neu</span></span> <strong>{staff_import.MAX_ROWS - 1}</strong>" in preview
+    # Line numbers are those of the file, blank lines included: the last person is on line
+    # 2 * MAX_ROWS.
+    assert f"1 fehlerhafte Zeile: Zeile {2 * staff_import.MAX_ROWS} der Datei." in preview
+
+
+def test_an_xlsx_over_the_limit_with_blank_rows_between_is_refused_whole(client, db, admin, city):
+    from tracker.services import staff_import
+
+    rows = [["Name", "Vorname", "E-Mail", "Organisation"]]
+    for i in range(staff_import.MAX_ROWS + 1):
+        rows += [[f"Muster{i}", "Person", f"person{i}@stadt.example", "Stadt"], []]
+    response = _upload(client, _xlsx(rows), "liste.xlsx")
+    assert response.status_code == 422
+    assert f"mehr als {staff_import.MAX_ROWS} Personen" in response.get_data(as_text=True)
+
+
+def test_an_xlsx_with_too_many_columns_or_cells_is_refused(client, db, admin, city):
+    from tracker.services import staff_import
+
+    wide = [["Name", "Vorname", "E-Mail"] + [f"Spalte {i}" for i in range(staff_import.MAX_COLUMNS)]]
+    response = _upload(client, _xlsx(wide), "breit.xlsx")
+    assert response.status_code == 422
+    assert f"mehr als {staff_import.MAX_COLUMNS} Spalten" in response.get_data(as_text=True)
+
+    # Few people, but a small file of many filled cells: refused by the cell count.
+    columns = staff_import.MAX_COLUMNS - 1
+    rows = [["Name", "Vorname", "E-Mail"] + ["x"] * (columns - 3)]
+    rows += [[f"N{i}", "V", f"p{i}@stadt.example"] + ["x"] * (columns - 3)
+             for i in range(staff_import.MAX_CELLS // columns + 1)]
+    response = _upload(client, _xlsx(rows), "zellen.xlsx")
+    assert response.status_code == 422
+    assert "gefüllte Zellen" in response.get_data(as_text=True)
+    assert client.get("/verwaltung/import/vorschau").status_code == 303
+
+
+def test_other_people_can_write_while_an_upload_is_parsed(client, db, admin, city, monkeypatch):
+    # Parsing a large file used to run inside the upload's write transaction: SQLite's write
+    # lock was held for seconds and everybody's logins waited. While the file is read here,
+    # a second connection must get the write lock at once.
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    import sqlite3
+
+    from tracker.services import staff_import
+
+    path = db.engine.url.database
+    outcomes = []
+    real = staff_import.read_upload
+
+    def read_while_someone_writes(filename, data):
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            outcomes.append("written")
+        except sqlite3.OperationalError as exc:
+            outcomes.append(str(exc))
+        finally:
+            other.close()
+        return real(filename, data)
+
+    monkeypatch.setattr(staff_import, "read_upload", read_while_someone_writes)
+    db.session.close()  # the request begins its own transaction, as in production
+    response = _upload(client, _csv())
+    assert response.status_code == 303
+    assert outcomes == ["written"]
+
+
+def test_preview_names_the_lines_of_the_file_that_have_errors(client, db, admin, city):
+    text = ("Name;Vorname;E-Mail;Organisation\n"
+            "\n"
+            "Gut;Anna;anna@stadt.example;Stadt\n"
+            "Kaputt;Adresse;keine-adresse;Stadt\n"
+            "\n"
+            ";Ohne;ohne.name@stadt.example;Stadt\n")
+    _upload(client, text.encode())
+    preview = " ".join(client.get("/verwaltung/import/vorschau").get_data(as_text=True).split())
+    assert "2 fehlerhafte Zeilen: Zeilen 4, 6 der Datei." in preview
+
+
+def test_characters_xml_forbids_are_dropped_from_imported_names(client, db, admin, city):
+    text = ("Name;Vorname;E-Mail;Organisation\n"
+            "Wei\ufffeß\uffff;\u0085Jo;jo.weiss@stadt.example;Stadt\n")
+    _upload(client, text.encode())
+    assert _confirm(client).status_code == 303
+    person = db.session.scalar(select(User).where(User.email == "jo.weiss@stadt.example"))
+    assert (person.last_name, person.first_name) == ("Weiß", "Jo")

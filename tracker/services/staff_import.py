@@ -38,9 +38,12 @@ from tracker.services import Conflict, ServiceError, accounts, audit
 
 MAX_ROWS = 5000
 # What an .xlsx may unpack to, by the sizes its zip declares (zipfile never unpacks more than
-# that). A staff list of MAX_ROWS rows unpacks to a few megabytes; a 10 MB upload of
-# repeated bytes could unpack to gigabytes of XML.
-MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+# that), and how many columns and filled cells its first sheet may have. A staff list of
+# MAX_ROWS people unpacks to a few megabytes of a handful of columns; a 0.2 MB upload of
+# repeated cells can unpack to tens of megabytes that take seconds to parse.
+MAX_UNPACKED_BYTES = 16 * 1024 * 1024
+MAX_COLUMNS = 50
+MAX_CELLS = (MAX_ROWS + 1) * 20
 PREVIEW_MAX_AGE_SECONDS = 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
@@ -120,9 +123,9 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = str(value)
-    # Control characters have no place in a name or an address.
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text).strip()
+    # Control characters and what XML 1.0 forbids have no place in a name or an address;
+    # staff lists carry them from old systems, so they are dropped rather than refused.
+    return accounts.clean_name(str(value))
 
 
 def _decode(data: bytes) -> str:
@@ -153,15 +156,31 @@ def _delimiter(text: str) -> str:
         return max(counts, key=counts.get) if max(counts.values()) else ";"
 
 
-def _csv_table(data: bytes) -> list[list[str]]:
+def _too_many_rows() -> ServiceError:
+    return ServiceError(_("Die Datei enthält mehr als %(n)s Personen. Bitte teilen Sie sie auf.",
+                          n=MAX_ROWS))
+
+
+def _filled(row) -> list[str] | None:
+    """The row's cells as clean text, or None for a row without content."""
+    cells = [_cell(v) for v in row]
+    return cells if any(cells) else None
+
+
+def _csv_table(data: bytes) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every row with content: blank lines do not count towards the
+    limit, and a file over it is refused whole rather than read up to it."""
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     table = []
     try:
         for row in reader:
-            table.append(row)
-            if len(table) > MAX_ROWS + 1:
-                break
+            cells = _filled(row)
+            if cells is None:
+                continue
+            if len(table) > MAX_ROWS:  # the header and MAX_ROWS people are already in
+                raise _too_many_rows()
+            table.append((reader.line_num, cells))
     except csv.Error as exc:
         raise ServiceError(_("Die CSV-Datei ist beschädigt und kann nicht gelesen werden.")) from exc
     return table
@@ -181,7 +200,7 @@ def _unpacked_size(data: bytes) -> int:
         raise _not_a_workbook() from exc
 
 
-def _xlsx_table(data: bytes) -> list[list]:
+def _xlsx_table(data: bytes) -> list[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
     if _unpacked_size(data) > MAX_UNPACKED_BYTES:
@@ -193,15 +212,30 @@ def _xlsx_table(data: bytes) -> list[list]:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # BadZipFile, KeyError, openpyxl's InvalidFileException, ...
         raise _not_a_workbook() from exc
+    too_wide = ServiceError(_(
+        "Die erste Tabelle der Arbeitsmappe hat mehr als %(n)s Spalten oder mehr als "
+        "%(cells)s gefüllte Zellen. Bitte laden Sie nur die Personalliste hoch.",
+        n=MAX_COLUMNS, cells=f"{MAX_CELLS:,}".replace(",", ".")))
     try:
         if not workbook.worksheets:
             return []
-        table = []
-        for row in workbook.worksheets[0].iter_rows(values_only=True):
-            table.append(list(row))
-            if len(table) > MAX_ROWS + 1:
-                break
+        sheet = workbook.worksheets[0]
+        table, cells_seen = [], 0
+        for line, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if len(row) > MAX_COLUMNS and any(v is not None for v in row[MAX_COLUMNS:]):
+                raise too_wide
+            cells = _filled(row[:MAX_COLUMNS])
+            if cells is None:
+                continue
+            cells_seen += sum(1 for v in cells if v)
+            if cells_seen > MAX_CELLS:
+                raise too_wide
+            if len(table) > MAX_ROWS:
+                raise _too_many_rows()
+            table.append((line, cells))
         return table
+    except ServiceError:
+        raise
     except Exception as exc:  # the sheet's XML is read only here: ParseError, ValueError, ...
         raise ServiceError(_(
             "Die Excel-Arbeitsmappe ist beschädigt und kann nicht gelesen werden. Bitte "
@@ -231,29 +265,21 @@ def read_upload(filename: str, data: bytes) -> Upload:
     else:
         raise ServiceError(_("Bitte laden Sie eine .xlsx- oder .csv-Datei hoch."))
 
-    rows = [[_cell(v) for v in row] for row in table]
-    while rows and not any(rows[0]):
-        rows.pop(0)
-    if not rows:
+    if not table:
         raise ServiceError(_("Die Datei ist leer."))
-    header_line = len(table) - len(rows) + 1
-    columns = _map_headers(rows[0])
+    (_header_line, header), rows = table[0], table[1:]
+    columns = _map_headers(header)
     data_rows = []
-    for offset, row in enumerate(rows[1:], start=1):
-        if not any(row):
-            continue
+    for line, row in rows:
         def get(key, row=row):
             index = columns.get(key)
             return row[index] if index is not None and index < len(row) else ""
         data_rows.append(ImportRow(
-            line=header_line + offset, last_name=get("last_name"), first_name=get("first_name"),
+            line=line, last_name=get("last_name"), first_name=get("first_name"),
             email=get("email"), organisation=get("organisation"), role=get("role"),
         ))
     if not data_rows:
         raise ServiceError(_("Die Datei enthält nur die Kopfzeile und keine Personen."))
-    if len(data_rows) > MAX_ROWS:
-        raise ServiceError(_("Die Datei enthält mehr als %(n)s Personen. Bitte teilen Sie sie auf.",
-                             n=MAX_ROWS))
     return Upload(filename=filename or "", sha256=hashlib.sha256(data).hexdigest(),
                   has_role="role" in columns, rows=data_rows)
 
@@ -280,11 +306,13 @@ def classify(upload: Upload, *, actor: User) -> list[ImportRow]:
             for r in upload.rows]
     orgs = list(db.session.scalars(select(Organisation)))
     emails = [accounts.normalise_email(r.email) for r in rows]
-    existing = {
-        u.email: u for u in db.session.scalars(
-            select(User).where(User.email.in_([e for e in emails if e]))
-        )
-    } if any(emails) else {}
+    # An HR lead's preview compares with her own organisation only: whether an address is in
+    # use elsewhere is not hers to learn (such a row shows as new, and the save refuses it
+    # with one neutral message).
+    known = select(User).where(User.email.in_([e for e in emails if e]))
+    if not actor.is_admin:
+        known = known.where(User.organisation_id == actor.organisation_id)
+    existing = {u.email: u for u in db.session.scalars(known)} if any(emails) else {}
     seen: dict[str, list[int]] = {}
     for row, email in zip(rows, emails, strict=True):
         if email:
@@ -398,6 +426,14 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
         ))
     if not summary[NEW] and not summary[CHANGED]:
         return summary
+    new_emails = [row.email for row in rows if row.status == NEW]
+    taken = set(db.session.scalars(select(User.email).where(User.email.in_(new_emails))))
+    if taken:
+        lines = [str(row.line) for row in rows if row.status == NEW and row.email in taken]
+        raise Conflict(_(
+            "Zeilen %(lines)s: Diese E-Mail-Adresse kann nicht verwendet werden. Es wurde nichts "
+            "übernommen; bitte korrigieren Sie die Datei und laden Sie sie erneut hoch.",
+            lines=", ".join(lines[:30])))
     orgs = {o.id: o for o in db.session.scalars(select(Organisation))}
     try:
         for row in rows:
