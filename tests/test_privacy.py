@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from tests import factories
@@ -70,14 +72,57 @@ def test_employee_downloads_everything_held_about_her(client, auth, db):
     assert "password" not in response.get_data(as_text=True).lower()
 
 
-def test_my_data_page_links_the_download(client, auth):
+def test_employee_reads_her_data_as_a_workbook_with_german_words(client, auth, db):
+    org = factories.organisation("Umweltbundesamt")
+    kim = factories.user(org, first_name="Kim", last_name="Öztürk", email="kim@uba.example")
+    other = factories.user(org, email="someone.else@uba.example")
+    series = factories.series(org, title="Vielfaltsmontag 2025")
+    past = factories.session(series, starts_in=timedelta(days=-30), title="Vorurteile erkennen")
+    upcoming = factories.session(series, title="Inklusion")
+    _mark(db, factories.enrolment(past, kim))
+    factories.enrolment(upcoming, kim, EnrolmentState.WAITLISTED)
+    factories.enrolment(past, other)
+    audit.record(None, "user.update", "user", kim.id, organisation_id=org.id, details={"role": ["a", "b"]})
+    db.session.commit()
+    auth.login(kim)
+    # The workbook stays German whatever language the pages are in.
+    assert '<html lang="en">' in client.get("/meine-daten/?lang=en").get_data(as_text=True)
+
+    response = client.get("/meine-daten/export.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert 'filename=meine-daten-' in response.headers["Content-Disposition"]
+    assert "no-store" in response.headers["Cache-Control"]
+    wb = load_workbook(io.BytesIO(response.data))
+    assert wb.sheetnames == ["Person", "Anmeldungen", "Änderungen am Konto", "Passwort-Links"]
+    person = {row[0]: row[1] for row in wb["Person"].iter_rows(values_only=True)}
+    assert person["Nachname"] == "Öztürk" and person["Rolle"] == "Beschäftigte"
+    assert person["Konto aktiv"] == "ja"
+    rows = list(wb["Anmeldungen"].iter_rows(values_only=True))
+    header, body = rows[0], {r[1]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert header[:3] == ("Reihe", "Termin", "Beginn")
+    assert set(body) == {"Vorurteile erkennen", "Inklusion"}
+    assert body["Vorurteile erkennen"]["Anwesenheit"] == "anwesend"
+    assert body["Vorurteile erkennen"]["Status"] == "angemeldet"
+    assert body["Inklusion"]["Status"] == "auf der Warteliste"
+    assert isinstance(body["Inklusion"]["Beginn"], datetime)
+    changes = list(wb["Änderungen am Konto"].iter_rows(values_only=True))
+    assert changes[1][1] == "Person geändert"
+    text = " ".join(str(v) for ws in wb for row in ws.iter_rows(values_only=True) for v in row)
+    assert "someone.else" not in text
+    assert "waitlisted" not in text and "enrolled" not in text and "present" not in text
+
+
+def test_my_data_page_links_both_downloads(client, auth):
     auth.login(factories.user())
     html = client.get("/meine-daten/").get_data(as_text=True)
     assert 'href="/meine-daten/export"' in html
+    assert 'href="/meine-daten/export.xlsx"' in html
 
 
-def test_anonymous_visitor_gets_no_data(client):
-    response = client.get("/meine-daten/export")
+@pytest.mark.parametrize("path", ["/meine-daten/export", "/meine-daten/export.xlsx"])
+def test_anonymous_visitor_gets_no_data(client, path):
+    response = client.get(path)
     assert response.status_code == 302 and "/anmelden" in response.headers["Location"]
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 pytestmark = pytest.mark.browser
 
-NOT_HTML = {"reports.export", "privacy.export_my_data", "trainings.calendar", "static",
+NOT_HTML = {"reports.export", "privacy.export_my_data", "privacy.export_my_data_workbook",
+            "trainings.calendar", "static",
             # inline validation for htmx: answers a field fragment, never a page
             "admin.check_email"}
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, send_file
 from flask_login import current_user, login_required
 
+from tracker.exports.own_data import write_own_data_workbook
 from tracker.services import privacy
 from tracker.timeutil import to_local, utcnow
 
@@ -30,3 +32,19 @@ def export_my_data():
         "Content-Disposition": f'attachment; filename="meine-daten-{day}.json"',
         "Cache-Control": "no-store",
     })
+
+
+@bp.get("/export.xlsx")
+@login_required
+def export_my_data_workbook():
+    """The same data as a workbook to read: German headings, words instead of codes."""
+    data = privacy.export_user_data(current_user)
+    target = io.BytesIO()
+    write_own_data_workbook(data, target)
+    target.seek(0)
+    day = to_local(utcnow()).date().isoformat()
+    response = send_file(
+        target, as_attachment=True, download_name=f"meine-daten-{day}.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response.headers["Cache-Control"] = "no-store"
+    return response
