@@ -53,13 +53,13 @@ def lead(auth):
 
 def test_hr_lead_creates_a_series_for_her_organisation_open_to_partners(client, db, lead):
     partner = factories.organisation("Umweltbundesamt")
-    coordinator = factories.user(partner, Role.HR_STAFF, email="koordination@uba.example")
+    coordinator = factories.user(lead.organisation, Role.HR_STAFF, email="koordination@stadt.example")
     db.session.commit()
     response = client.post("/verwaltung/reihen/neu", data={
         "title": "Vielfaltsmontag 2026", "description": "Monatlich",
         "owner_organisation_id": lead.organisation_id,
         "open_to": [lead.organisation_id, partner.id],
-        "coordinators": "Koordination@UBA.example",
+        "coordinators": "Koordination@Stadt.example",
     })
     assert response.status_code == 303
     series = db.session.scalar(select(TrainingSeries))
@@ -90,6 +90,40 @@ def test_unknown_coordinator_email_is_refused_next_to_the_field(client, db, lead
     assert response.status_code == 422
     assert "Unbekannte E-Mail-Adresse: niemand@example.org" in response.get_data(as_text=True)
     assert _count(db, TrainingSeries) == 0
+
+
+def test_hr_lead_learns_nothing_of_addresses_in_other_organisations_from_the_coordinators(client, db, lead):
+    partner = factories.organisation("Umweltbundesamt")
+    factories.user(partner, Role.HR_STAFF, email="koordination@uba.example")
+    db.session.commit()
+
+    def answer(email):
+        response = client.post("/verwaltung/reihen/neu", data={
+            "title": "Reihe", "owner_organisation_id": lead.organisation_id,
+            "open_to": [lead.organisation_id, partner.id], "coordinators": email,
+        })
+        return response.status_code, response.get_data(as_text=True).replace(email, "ADDRESS")
+
+    assert answer("koordination@uba.example") == answer("niemand@uba.example")
+    assert answer("koordination@uba.example")[0] == 422
+    assert _count(db, TrainingSeries) == 0
+
+
+def test_hr_lead_keeps_the_partner_coordinators_an_admin_named(client, db, lead):
+    partner = factories.organisation("Umweltbundesamt")
+    coordinator = factories.user(partner, Role.HR_STAFF, email="koordination@uba.example")
+    series = factories.series(lead.organisation, [lead.organisation, partner], title="Reihe",
+                              coordinators=[coordinator])
+    db.session.commit()
+    page = client.get(f"/verwaltung/reihen/{series.id}/bearbeiten").get_data(as_text=True)
+    assert "koordination@uba.example" in page
+    response = client.post(f"/verwaltung/reihen/{series.id}/bearbeiten", data={
+        "title": "Reihe, umbenannt", "owner_organisation_id": lead.organisation_id,
+        "open_to": [lead.organisation_id, partner.id], "coordinators": "koordination@uba.example",
+    })
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert [u.id for u in db.session.get(TrainingSeries, series.id).coordinators] == [coordinator.id]
 
 
 def test_series_needs_at_least_one_open_organisation(client, db, lead):
@@ -361,3 +395,134 @@ def test_people_affected_by_a_cancellation_see_it_in_meine_schulungen(app, clien
     assert "Inklusion am Arbeitsplatz" in page and "Abgesagt" in page
     # ... and the page offers the data-protection download.
     assert 'href="/meine-daten/export"' in page
+
+
+# --- Copy with a look at the new dates, and regular sessions in one form ---------------------
+
+
+def _page_text(response) -> str:
+    import re
+
+    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+
+
+def test_copy_shows_the_new_dates_first_and_leaves_unticked_sessions_behind(client, db, lead):
+    series = factories.series(lead.organisation, title="Vielfaltsmontag 2030")
+    regular = factories.session(series, starts_at=from_local(datetime(2030, 3, 4, 14, 0)),
+                                title="Vorurteile erkennen")
+    special = factories.session(series, starts_at=from_local(datetime(2030, 3, 8, 18, 0)),
+                                title="Sondersitzung")
+    db.session.commit()
+    url = f"/verwaltung/reihen/{series.id}/kopieren"
+
+    preview = client.post(url, data={"title": "Vielfaltsmontag 2031", "offset_days": "364",
+                                     "action": "preview"})
+    assert preview.status_code == 200
+    text = _page_text(preview)
+    # The new dates, in Berlin time, before anything is saved; every session ticked.
+    assert "Mo., 03.03.2031, 14:00: Vorurteile erkennen" in text
+    assert "Fr., 07.03.2031, 18:00: Sondersitzung" in text
+    assert preview.get_data(as_text=True).count('checked') == 2
+    assert _count(db, TrainingSeries) == 1
+
+    response = client.post(url, data={"title": "Vielfaltsmontag 2031", "offset_days": "364",
+                                      "previewed": "1", "sessions": [str(regular.id)],
+                                      "action": "copy"})
+    assert response.status_code == 303
+    copy = db.session.scalar(select(TrainingSeries).where(TrainingSeries.title == "Vielfaltsmontag 2031"))
+    assert [s.title for s in copy.sessions] == ["Vorurteile erkennen"]
+    assert special.id not in {s.id for s in copy.sessions}
+
+
+def test_copy_with_no_session_ticked_is_refused_and_nothing_is_copied(client, db, lead):
+    series = factories.series(lead.organisation, title="Reihe 2030")
+    factories.session(series, starts_at=from_local(datetime(2030, 3, 4, 14, 0)))
+    db.session.commit()
+    response = client.post(f"/verwaltung/reihen/{series.id}/kopieren", data={
+        "title": "Reihe 2031", "offset_days": "364", "previewed": "1", "action": "copy"})
+    assert response.status_code == 422
+    assert "mindestens einen Termin" in response.get_data(as_text=True)
+    assert _count(db, TrainingSeries) == 1
+
+
+def _regular(**overrides):
+    data = {"title": "Vielfaltsmontag", "rhythm": "1", "day_of_week": "0",
+            "first_day": "2030-02-01", "last_day": "2030-11-30", "start_time": "14:00",
+            "end_time": "16:00", "deadline_days": "2", "location": "Rathaus, Raum 214",
+            "capacity": "25"}
+    data.update(overrides)
+    return data
+
+
+def test_regular_sessions_are_shown_for_a_check_then_saved_in_berlin_time(client, db, lead):
+    series = factories.series(lead.organisation, title="Vielfaltsmontag 2030")
+    db.session.commit()
+    url = f"/verwaltung/reihen/{series.id}/termine/regelmaessig"
+    assert client.get(url).status_code == 200
+
+    preview = client.post(url, data=_regular(action="preview"))
+    assert preview.status_code == 200
+    text = _page_text(preview)
+    assert "10 Termine in diesem Zeitraum." in text
+    assert "Montag, 4. Februar 2030" in text and "Montag, 4. November 2030" in text
+    assert _count(db, TrainingSession) == 0
+
+    # The admin drops one date (a holiday) and saves the rest at once.
+    dates = ["2030-02-04", "2030-03-04", "2030-04-01", "2030-05-06", "2030-06-03",
+             "2030-07-01", "2030-08-05", "2030-09-02", "2030-11-04"]
+    response = client.post(url, data=_regular(action="create", previewed="1", dates=dates))
+    assert response.status_code == 303
+    sessions = list(db.session.scalars(select(TrainingSession).order_by(TrainingSession.starts_at)))
+    assert [to_local(s.starts_at).date().isoformat() for s in sessions] == dates
+    # 14:00 in Berlin is 13:00 UTC in winter and 12:00 UTC in summer.
+    assert sessions[0].starts_at == datetime(2030, 2, 4, 13, 0)
+    assert sessions[5].starts_at == datetime(2030, 7, 1, 12, 0)
+    assert to_local(sessions[5].enrolment_deadline).replace(tzinfo=None) == datetime(2030, 6, 29, 14, 0)
+    assert all(s.capacity == 25 and s.location == "Rathaus, Raum 214" for s in sessions)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"last_day": "2030-01-01"}, "Das Ende des Zeitraums liegt vor seinem Anfang."),
+        ({"last_day": "2033-01-01"}, "höchstens zwei Jahre"),
+        ({"rhythm": "weekly", "last_day": "2032-01-30"}, "höchstens 100 möglich"),
+        ({"end_time": "13:00"}, "Das Ende muss nach dem Beginn liegen."),
+        ({"rhythm": "fünfter"}, "Bitte wählen Sie einen Eintrag aus der Liste."),
+        ({"capacity": "0"}, "zwischen 1 und 10000"),
+        ({"first_day": "2020-01-01", "last_day": "2020-03-01", "action": "create",
+          "previewed": "1", "dates": ["2020-01-06"]}, "in der Vergangenheit"),
+        ({"action": "create", "previewed": "1", "dates": ["2030-02-05"]}, "Ungültige Auswahl."),
+        ({"action": "create", "previewed": "1"}, "mindestens einen Termin"),
+    ],
+)
+def test_bad_regular_sessions_input_is_refused_and_nothing_is_saved(client, db, lead, overrides, message):
+    series = factories.series(lead.organisation, title="Reihe")
+    db.session.commit()
+    data = _regular(**({"action": "preview"} | overrides))
+    response = client.post(f"/verwaltung/reihen/{series.id}/termine/regelmaessig", data=data)
+    assert response.status_code == 422
+    assert message in _page_text(response)
+    assert _count(db, TrainingSession) == 0
+
+
+def test_regular_sessions_of_another_organisations_series_answer_404(client, db, lead):
+    other = factories.series(factories.organisation("Hochschule"), title="Fremd")
+    db.session.commit()
+    url = f"/verwaltung/reihen/{other.id}/termine/regelmaessig"
+    assert client.get(url).status_code == 404
+    assert client.post(url, data=_regular(action="create", previewed="1",
+                                          dates=["2030-02-04"])).status_code == 404
+    assert _count(db, TrainingSession) == 0
+
+
+def test_a_session_without_a_deadline_closes_enrolment_two_days_before(client, db, lead):
+    series = factories.series(lead.organisation)
+    db.session.commit()
+    data = _session_form(day="2031-07-07")
+    data.pop("enrolment_deadline")
+    response = client.post(f"/verwaltung/reihen/{series.id}/termine/neu", data=data)
+    assert response.status_code == 303
+    session = db.session.scalar(select(TrainingSession))
+    start = to_local(session.starts_at).replace(tzinfo=None)
+    assert to_local(session.enrolment_deadline).replace(tzinfo=None) == start - timedelta(days=2)

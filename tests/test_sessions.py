@@ -186,7 +186,7 @@ class TestRateLimitLogging:
             assert auth.login(user, "wrong-password").status_code == 429
         assert any("status=429" in r.getMessage() for r in caplog.records)
 
-    def test_rate_limit_counts_per_account_across_addresses(self, client, auth):
+    def test_an_attack_on_an_account_does_not_lock_its_owner_out(self, client, auth):
         user = factories.user()
         for ip in ("10.0.0.1", "10.0.0.2"):
             response = client.post(
@@ -194,10 +194,29 @@ class TestRateLimitLogging:
                 environ_base={"REMOTE_ADDR": ip},
             )
             assert response.status_code == 422
+        # The attackers' addresses are refused now, with a German message, even with the
+        # right password...
+        refused = client.post(
+            "/anmelden", data={"email": user.email, "password": factories.PASSWORD},
+            environ_base={"REMOTE_ADDR": "10.0.0.1"},
+        )
+        assert refused.status_code == 429
+        assert "zu oft fehlgeschlagen" in refused.get_data(as_text=True)
+        # ...while the owner, from an address without failures for her account, signs in.
         response = client.post(
             "/anmelden", data={"email": user.email, "password": factories.PASSWORD},
             environ_base={"REMOTE_ADDR": "10.0.0.3"},
         )
+        assert response.status_code == 303
+
+    def test_failures_for_one_account_from_one_address_reach_the_limit(self, client):
+        user = factories.user()
+        for _ in range(2):
+            response = client.post("/anmelden", data={"email": user.email, "password": "x"},
+                                   environ_base={"REMOTE_ADDR": "10.0.0.5"})
+            assert response.status_code == 422
+        response = client.post("/anmelden", data={"email": user.email.upper(), "password": "x"},
+                               environ_base={"REMOTE_ADDR": "10.0.0.5"})
         assert response.status_code == 429
 
     def test_rate_limit_counts_per_address_across_accounts(self, client):
@@ -251,18 +270,17 @@ def test_a_foreign_referer_is_never_a_target_after_login(client):
     assert response.headers["Location"] == "/"
 
 
-# --- remembered cookies (tracker.security.RememberingSessionInterface) ----------------------
+# --- the signed session cookie -----------------------------------------------------------
 
 
-def test_a_remembered_cookie_still_expires_with_the_session_lifetime(client, auth, monkeypatch):
-    import time as clock
+def test_a_cookie_presented_after_the_session_lifetime_is_refused(client, auth, monkeypatch):
+    from itsdangerous.timed import TimestampSigner
 
     user = factories.user()
     auth.login(user)
-    assert client.get("/meine-schulungen/").status_code == 200  # the cookie is now remembered
-    signed = clock.time()
-    # The same cookie, presented after the session's lifetime (12 h): a new, empty session.
-    monkeypatch.setattr("tracker.security.time.time", lambda: signed + 13 * 3600)
+    assert client.get("/meine-schulungen/").status_code == 200
+    later = int(__import__("time").time()) + 13 * 3600  # the lifetime is 12 h
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: later)
     response = client.get("/meine-schulungen/")
     assert response.status_code == 302 and "/anmelden" in response.headers["Location"]
 
@@ -278,15 +296,57 @@ def test_a_changed_cookie_is_checked_again_and_refused(client, auth):
     assert response.status_code == 302 and "/anmelden" in response.headers["Location"]
 
 
-def test_each_request_gets_its_own_copy_of_a_remembered_session(app, client, auth):
+def test_idle_time_runs_from_the_last_request_to_the_second(client, auth, monkeypatch):
+    from datetime import timedelta
+
+    from tracker.models import utcnow
+
+    start = utcnow()
+    clock = {"now": start}
+    monkeypatch.setattr("tracker.security.utcnow", lambda: clock["now"])
     user = factories.user()
     auth.login(user)
-    cookie = client.get_cookie("tracker_session").value
-    interface = app.session_interface
-    with app.test_request_context(headers={"Cookie": f"tracker_session={cookie}"}):
-        from flask import request
+    idle = timedelta(minutes=60)
+    clock["now"] = start + timedelta(seconds=59)  # a click within the first minute
+    assert client.get("/meine-schulungen/").status_code == 200
+    # One second before the idle time has passed since that click: still signed in.
+    clock["now"] = start + timedelta(seconds=59) + idle - timedelta(seconds=1)
+    assert client.get("/meine-schulungen/").status_code == 200
+    # One second after the idle time since the last click: the login has ended.
+    clock["now"] = clock["now"] + idle + timedelta(seconds=1)
+    response = client.get("/meine-schulungen/")
+    assert response.status_code == 302 and "/anmelden" in response.headers["Location"]
 
-        first = interface.open_session(app, request)
-        first["_flashes"] = [("info", "nur hier")]
-        second = interface.open_session(app, request)
-    assert "_flashes" not in second and second["_user_id"] == first["_user_id"]
+
+class TestHtmxAfterTheLoginEnded:
+    @pytest.fixture
+    def app_settings(self):
+        return {"WTF_CSRF_ENABLED": True}
+
+    def test_an_htmx_click_with_the_token_of_an_ended_login_leads_to_login_and_back(
+            self, app, client):
+        import re
+
+        user = factories.user()
+        page = client.get("/anmelden").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        client.post("/anmelden", data={"email": user.email, "password": factories.PASSWORD,
+                                       "csrf_token": token})
+        home = client.get("/meine-schulungen/").get_data(as_text=True)
+        token = re.search(r'"X-CSRFToken": *"([^"]+)"', home).group(1)
+        # The login ends (here: the cookie's session is gone, as after its lifetime).
+        client.delete_cookie("tracker_session")
+        response = client.post(
+            "/anwesenheit/termine/1/alle-anwesend",
+            headers={"HX-Request": "true", "X-CSRFToken": token,
+                     "HX-Current-URL": "http://localhost/meine-schulungen/"},
+        )
+        assert response.status_code == 401
+        target = response.headers["HX-Redirect"]
+        assert target == "/anmelden?next=%2Fmeine-schulungen%2F"
+        assert "Formular" not in response.get_data(as_text=True)
+        page = client.get(target).get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        back = client.post(target, data={"email": user.email, "password": factories.PASSWORD,
+                                         "csrf_token": token})
+        assert back.status_code == 303 and back.headers["Location"] == "/meine-schulungen/"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
+from dateutil.rrule import MONTHLY, WEEKLY, rrule, weekday
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from tracker.extensions import db
+from tracker.i18n import format_date
 from tracker.models import (
     Enrolment,
     EnrolmentState,
@@ -29,6 +31,9 @@ from tracker.services import NotAllowed, ServiceError, access, audit, enrolment
 from tracker.timeutil import from_local, to_local
 
 MAX_CAPACITY = 10000
+# When a form leaves the enrolment deadline empty: this many days before the start, at the
+# same time of day (what the partners agreed for Vielfaltsmontag).
+DEFAULT_DEADLINE_DAYS = 2
 
 
 @dataclass
@@ -92,8 +97,12 @@ def series_sessions(series: TrainingSeries) -> Select:
 _EMAIL_SPLIT = re.compile(r"[\s,;]+")
 
 
-def parse_coordinators(text: str) -> list[User]:
-    """People named by e-mail (one per line, or separated by commas); unknown ones refused."""
+def parse_coordinators(text: str, *, actor: User, current: list[User] = ()) -> list[User]:
+    """People named by e-mail (one per line, or separated by commas); unknown ones refused.
+
+    An HR lead names people of her own organisation, and keeps those already named: whether
+    an address exists in another organisation is not hers to learn, so such an address is
+    answered like an unknown one (coordinators of other partners are named by an admin)."""
     emails = []
     for part in _EMAIL_SPLIT.split(text or ""):
         email = part.strip().lower()
@@ -103,7 +112,11 @@ def parse_coordinators(text: str) -> list[User]:
         return []
     if len(emails) > 50:
         raise ServiceError(_("Bitte geben Sie höchstens 50 Personen für die Koordination an."))
-    users = list(db.session.scalars(select(User).where(User.email.in_(emails))))
+    query = select(User).where(User.email.in_(emails))
+    if not actor.is_admin:
+        query = query.where(or_(User.organisation_id == actor.organisation_id,
+                                User.id.in_([u.id for u in current])))
+    users = list(db.session.scalars(query))
     found = {u.email for u in users}
     unknown = [e for e in emails if e not in found]
     if unknown:
@@ -276,6 +289,13 @@ def _shift(value: datetime, days: int) -> datetime:
     return from_local(local)
 
 
+def copy_plan(series: TrainingSeries, days: int) -> list[tuple[TrainingSession, datetime, datetime]]:
+    """Every session of `series` that was not cancelled, with its start and end shifted by
+    `days` (what the copy form shows before saving)."""
+    return [(s, _shift(s.starts_at, days), _shift(s.ends_at, days))
+            for s in series.sessions if s.cancelled_at is None]
+
+
 def copy_offset(series: TrainingSeries, *, offset_days: int | None, first_day: date | None) -> int:
     if offset_days is not None:
         return offset_days
@@ -287,16 +307,20 @@ def copy_offset(series: TrainingSeries, *, offset_days: int | None, first_day: d
 
 def copy_series(
     series: TrainingSeries, *, actor: User, title: str, offset_days: int | None = None,
-    first_day: date | None = None,
+    first_day: date | None = None, session_ids: set[int] | None = None,
 ) -> TrainingSeries:
-    """A new series with the same partners and coordinators and every session that was not
-    cancelled, shifted by whole days; the new sessions start empty (no seats, no enrolments)."""
+    """A new series with the same partners and coordinators and the sessions that were not
+    cancelled (those in `session_ids`, or all), shifted by whole days; the new sessions start
+    empty (no seats, no enrolments)."""
     if not access.can_manage_series(actor, series):
         raise NotAllowed(_("Sie dürfen diese Reihe nicht kopieren."))
     days = copy_offset(series, offset_days=offset_days, first_day=first_day)
     if days == 0:
         raise ServiceError(_("Die Verschiebung darf nicht 0 Tage sein."))
-    sessions = [s for s in series.sessions if s.cancelled_at is None]
+    sessions = [s for s in series.sessions if s.cancelled_at is None
+                and (session_ids is None or s.id in session_ids)]
+    if session_ids is not None and not sessions:
+        raise ServiceError(_("Bitte wählen Sie mindestens einen Termin, der kopiert wird."))
     now = utcnow()
     shifted = [(s, _shift(s.starts_at, days)) for s in sessions]
     if any(start <= now for _s, start in shifted):
@@ -324,3 +348,76 @@ def copy_series(
                  details={"from_series": series.id, "offset_days": days,
                           "sessions": len(shifted), "title": title})
     return copy
+
+
+# --- Regular sessions: "every first Monday, 14:00-16:00, February to November" ---------------
+
+RHYTHMS = ("weekly", "1", "2", "3", "4", "last")
+MAX_REGULAR_SESSIONS = 100
+MAX_REGULAR_RANGE_DAYS = 731
+
+
+def regular_dates(*, day_of_week: int, rhythm: str, first_day: date, last_day: date) -> list[date]:
+    """The days from `first_day` to `last_day` that fall on `day_of_week` (0 = Monday), every
+    week or on its n-th (or last) occurrence in each month."""
+    if rhythm not in RHYTHMS or not 0 <= day_of_week <= 6:
+        raise ServiceError(_("Bitte wählen Sie einen Wochentag und einen Rhythmus aus der Liste."))
+    if last_day < first_day:
+        raise ServiceError(_("Das Ende des Zeitraums liegt vor seinem Anfang."))
+    if (last_day - first_day).days > MAX_REGULAR_RANGE_DAYS:
+        raise ServiceError(_("Der Zeitraum darf höchstens zwei Jahre umfassen."))
+    day = weekday(day_of_week)
+    if rhythm == "weekly":
+        rule = rrule(WEEKLY, byweekday=day, dtstart=first_day, until=last_day)
+    else:
+        rule = rrule(MONTHLY, byweekday=day(-1 if rhythm == "last" else int(rhythm)),
+                     dtstart=first_day, until=last_day)
+    dates = [moment.date() for moment in rule]
+    if not dates:
+        raise ServiceError(_("In diesem Zeitraum liegt kein solcher Termin."))
+    if len(dates) > MAX_REGULAR_SESSIONS:
+        raise ServiceError(_("Das wären %(n)s Termine; in einem Schritt sind höchstens %(max)s "
+                             "möglich.", n=len(dates), max=MAX_REGULAR_SESSIONS))
+    return dates
+
+
+@dataclass
+class RegularSessions:
+    """What the form for regular sessions gives; times are Berlin wall-clock times."""
+
+    title: str
+    start_time: time
+    end_time: time
+    deadline_days: int
+    capacity: int
+    location: str = ""
+    online_url: str = ""
+    trainer: str = ""
+    description: str = ""
+
+    def session_on(self, day: date) -> SessionData:
+        starts = datetime.combine(day, self.start_time)
+        return SessionData(
+            title=self.title, starts_at=from_local(starts),
+            ends_at=from_local(datetime.combine(day, self.end_time)),
+            # The same wall-clock time N days before, also across a change to summer time.
+            enrolment_deadline=from_local(starts - timedelta(days=self.deadline_days)),
+            capacity=self.capacity, description=self.description, location=self.location,
+            online_url=self.online_url, trainer=self.trainer,
+        )
+
+
+def create_regular_sessions(series: TrainingSeries, plan: RegularSessions, dates: list[date], *,
+                            actor: User) -> list[TrainingSession]:
+    """One session per day in `dates`, all or none (each through create_session's checks)."""
+    if not dates:
+        raise ServiceError(_("Bitte wählen Sie mindestens einen Termin aus."))
+    if len(dates) > MAX_REGULAR_SESSIONS:
+        raise ServiceError(_("In einem Schritt sind höchstens %(max)s Termine möglich.",
+                             max=MAX_REGULAR_SESSIONS))
+    now = utcnow()
+    for day in dates:
+        if plan.session_on(day).starts_at <= now:
+            raise ServiceError(_("Der Termin am %(day)s läge in der Vergangenheit. Bitte "
+                                 "entfernen Sie ihn.", day=format_date(day)))
+    return [create_session(series, plan.session_on(day), actor=actor) for day in sorted(dates)]
