@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -79,10 +80,66 @@ def test_log_paginates(client, db, admin):
     assert "nr00" in second
 
 
-@pytest.mark.parametrize("role", [Role.HR_LEAD])
-def test_only_admins_read_the_log(client, auth, db, role):
+@pytest.mark.parametrize("role", [Role.EMPLOYEE, Role.HR_STAFF])
+def test_employees_and_hr_staff_do_not_read_the_log(client, auth, db, role):
     auth.login(factories.user(role=role))
     assert client.get("/verwaltung/protokoll").status_code == 403
+
+
+def _text(html: str) -> str:
+    """What a reader sees: the page's text without its tags."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_the_log_shows_local_times_names_and_german_words(client, db, admin):
+    city = factories.organisation("Stadtverwaltung Dessau-Roßlau")
+    uba = factories.organisation("Umweltbundesamt")
+    anna = factories.user(city, first_name="Anna", last_name="Koordinatorin")
+    person = factories.user(city, first_name="Jo", last_name="Weiß")
+    db.session.commit()
+    client.post("/verwaltung/reihen/neu", data={
+        "title": "Vielfaltsmontag 2027", "owner_organisation_id": city.id,
+        "open_to": [uba.id, city.id], "coordinators": anna.email,
+    })
+    audit.record(admin, "session.update", "session", None, organisation_id=city.id,
+                 details=audit.changes(type("S", (), {"starts_at": datetime(2026, 12, 21, 8, 0)})(),
+                                       {"starts_at": datetime(2026, 12, 21, 9, 0)}))
+    audit.record(admin, "user.update", "user", person.id, organisation_id=city.id,
+                 details={"role": ["employee", "hr_staff"], "archived": [False, True]})
+    db.session.commit()
+
+    page = _text(client.get("/verwaltung/protokoll").get_data(as_text=True))
+    # 08:00 UTC in December is 09:00 in Berlin.
+    assert "Beginn: 21.12.2026, 09:00 → 21.12.2026, 10:00" in page
+    assert "Offen für: Umweltbundesamt, Stadtverwaltung Dessau-Roßlau" in page \
+        or "Offen für: Stadtverwaltung Dessau-Roßlau, Umweltbundesamt" in page
+    assert "Koordination: Anna Koordinatorin" in page
+    assert "Rolle: Beschäftigte → Personalsachbearbeitung" in page
+    assert "Archiviert: nein → ja" in page
+    assert "T09:00" not in page and "employee" not in page and f"[{uba.id}" not in page
+
+    english = _text(client.get("/verwaltung/protokoll?lang=en").get_data(as_text=True))
+    assert "Role: Employee → HR staff" in english or "Role: Employees → HR staff" in english
+    assert "Archived: no → yes" in english
+
+
+def test_hr_lead_reads_the_entries_about_her_own_organisation_only(client, auth, db):
+    city = factories.organisation("Stadtverwaltung")
+    uba = factories.organisation("Umweltbundesamt")
+    lead = factories.user(city, Role.HR_LEAD)
+    _entry(db, None, "organisation.update", org=city, name=["Stadt", "Stadtverwaltung"])
+    _entry(db, None, "organisation.update", org=uba, name=["UBA alt", "Umweltbundesamt"])
+    auth.login(lead)
+
+    response = client.get("/verwaltung/protokoll")
+    assert response.status_code == 200
+    page = _text(response.get_data(as_text=True))
+    assert "Stadt → Stadtverwaltung" in page
+    assert "UBA alt" not in page
+    assert "Protokoll" in _text(client.get("/verwaltung/").get_data(as_text=True))
+    assert client.get(f"/verwaltung/protokoll?organisation={uba.id}").status_code == 404
+    own = _text(client.get(f"/verwaltung/protokoll?organisation={city.id}").get_data(as_text=True))
+    assert "Stadt → Stadtverwaltung" in own
 
 
 def test_cli_changes_are_recorded_without_an_actor(db, app):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import Select, select
 
 from tracker.extensions import db
+from tracker.i18n import format_datetime
 from tracker.models import AuditEntry, User
 from tracker.timeutil import from_local, to_local
 
@@ -148,3 +151,105 @@ def object_labels(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
         for obj in db.session.scalars(select(model).where(model.id.in_(ids))):
             labels[(object_type, obj.id)] = label(obj)
     return labels
+
+
+# --- Reading the log --------------------------------------------------------------------------
+# Entries keep what changed as stored values (ids, codes, UTC times), so that they stay exact;
+# the page shows them as a reader expects: names, German words, local times.
+
+DETAIL_LABELS: dict[str, Any] = {
+    "name": _l("Name"), "short_name": _l("Kurzname"), "first_name": _l("Vorname"),
+    "last_name": _l("Nachname"), "email": _l("E-Mail"), "role": _l("Rolle"),
+    "organisation_id": _l("Organisation"), "organisation": _l("Organisation"),
+    "title": _l("Titel"), "description": _l("Beschreibung"), "open_to": _l("Offen für"),
+    "coordinators": _l("Koordination"), "archived": _l("Archiviert"),
+    "owner_organisation_id": _l("Verantwortlich"), "starts_at": _l("Beginn"),
+    "ends_at": _l("Ende"), "enrolment_deadline": _l("Anmeldeschluss"), "location": _l("Ort"),
+    "online_url": _l("Online-Link"), "trainer": _l("Referent/in"), "capacity": _l("Plätze"),
+    "promoted": _l("Nachgerückt"), "affected": _l("Betroffene Anmeldungen"), "via": _l("über"),
+    "reason": _l("Grund"), "expires_at": _l("gültig bis"), "file": _l("Datei"),
+    "sha256": _l("Prüfsumme"), "new": _l("neu"), "changed": _l("geändert"),
+    "unchanged": _l("unverändert"), "error": _l("Fehler"), "series_id": _l("Reihe"),
+    "from_series": _l("aus Reihe"), "offset_days": _l("Verschiebung (Tage)"),
+    "sessions": _l("Termine"), "active": _l("Aktiv"),
+}
+_TIMES = {"starts_at", "ends_at", "enrolment_deadline", "expires_at"}
+_ORGANISATIONS = {"organisation_id", "owner_organisation_id", "open_to"}
+_PEOPLE = {"coordinators"}
+_SERIES = {"series_id", "from_series"}
+# Actions whose details are {field: [old, new]} (see `changes`).
+_CHANGES = {"organisation.update", "series.update", "session.update", "session.capacity",
+            "user.update"}
+
+
+def _word(key: str, value: Any, names: dict[str, dict[int, str]]) -> str:
+    from tracker.models import Role
+
+    if value is None or value == "" or value == []:
+        return "–"
+    if isinstance(value, list):
+        return ", ".join(_word(key, v, names) for v in value)
+    if isinstance(value, bool):
+        return _("ja") if value else _("nein")
+    if key in _TIMES and isinstance(value, str):
+        try:
+            return format_datetime(datetime.fromisoformat(value), "short")
+        except ValueError:
+            return value
+    for kind, keys in (("organisation", _ORGANISATIONS), ("user", _PEOPLE), ("series", _SERIES)):
+        if key in keys and isinstance(value, int):
+            return names[kind].get(value, _("(gelöscht)"))
+    if key == "role" and value in set(Role):
+        return str(Role(value).label)
+    if key == "via" and value == "import":
+        return _("Import einer Personalliste")
+    if key == "reason":
+        return {"manual": _("von Hand"), "retention": _("Aufbewahrungsfrist abgelaufen")}.get(
+            value, str(value))
+    return str(value)
+
+
+def readable_details(entries: list[AuditEntry]) -> dict[int, list[tuple[str, str]]]:
+    """Per entry id: (label, text) for each detail, in the current language; the names the
+    details refer to by id are read in one query per kind for the whole page."""
+    from tracker.models import Organisation, TrainingSeries
+
+    wanted: dict[str, set[int]] = {"organisation": set(), "user": set(), "series": set()}
+
+    def collect(kind: str, value: Any) -> None:
+        if isinstance(value, list):
+            for v in value:
+                collect(kind, v)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            wanted[kind].add(value)
+
+    for entry in entries:
+        for key, value in (entry.details or {}).items():
+            for kind, keys in (("organisation", _ORGANISATIONS), ("user", _PEOPLE),
+                               ("series", _SERIES)):
+                if key in keys:
+                    collect(kind, value)
+    sources = {"organisation": (Organisation.id, Organisation.name),
+               "user": (User.id, User.first_name + " " + User.last_name),
+               "series": (TrainingSeries.id, TrainingSeries.title)}
+    names: dict[str, dict[int, str]] = {}
+    for kind, (id_column, name_column) in sources.items():
+        ids = wanted[kind]
+        rows = db.session.execute(select(id_column, name_column).where(id_column.in_(ids))) \
+            if ids else []
+        names[kind] = {row_id: name for row_id, name in rows}
+
+    result: dict[int, list[tuple[str, str]]] = {}
+    for entry in entries:
+        lines = []
+        for key, value in (entry.details or {}).items():
+            label = str(DETAIL_LABELS.get(key, key))
+            if key == "promoted" and isinstance(value, list):
+                text = ngettext("%(num)s Person", "%(num)s Personen", len(value))
+            elif (entry.action in _CHANGES and isinstance(value, list) and len(value) == 2):
+                text = f"{_word(key, value[0], names)} → {_word(key, value[1], names)}"
+            else:
+                text = _word(key, value, names)
+            lines.append((label, text))
+        result[entry.id] = lines
+    return result

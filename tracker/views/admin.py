@@ -7,7 +7,7 @@ Employees and HR staff get 403 on every page here; objects an HR lead may not se
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -21,10 +21,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from tracker import database
 from tracker.extensions import db, login_manager
+from tracker.i18n import format_date, format_datetime
 from tracker.models import (
     AuditEntry,
     Organisation,
@@ -52,6 +55,7 @@ from tracker.views.admin_forms import (
     ImportForm,
     OrganisationForm,
     PersonForm,
+    RegularSessionsForm,
     SeriesForm,
     SessionForm,
 )
@@ -112,7 +116,7 @@ def index():
          _("Personen suchen, anlegen, Rollen setzen, Passwort-Links ausgeben."), False),
         ("admin.import_upload", _("Personalliste importieren"),
          _("Personen aus einer Excel- oder CSV-Datei übernehmen, mit Vorschau."), False),
-        ("admin.audit_log", _("Protokoll"), _("Wer hat wann was geändert?"), True),
+        ("admin.audit_log", _("Protokoll"), _("Wer hat wann was geändert?"), False),
     ]
     cards = [
         (endpoint, title, text) for endpoint, title, text, admin_only in cards
@@ -285,7 +289,9 @@ def _series_form_page(series: TrainingSeries | None):
     status = 200
     if form.validate_on_submit():
         try:
-            coordinators = series_admin.parse_coordinators(form.coordinators.data)
+            coordinators = series_admin.parse_coordinators(
+                form.coordinators.data, actor=current_user,
+                current=list(series.coordinators) if series is not None else [])
         except ServiceError as exc:
             status = _field_error(form.coordinators, exc)
         else:
@@ -324,29 +330,106 @@ def series_edit(series_id: int):
 
 @bp.route("/reihen/<int:series_id>/kopieren", methods=["GET", "POST"])
 def series_copy(series_id: int):
+    """Copy a series into a new period: the first step shows the new dates, with a checkbox
+    per session (a one-off session stays behind when it is unticked); the second saves."""
     series = _get_series_or_404(series_id)
     form = CopySeriesForm()
     if request.method == "GET":
         form.title.data = _suggest_copy_title(series.title)
+    form.sessions.choices = [(s.id, s.title) for s in series.sessions if s.cancelled_at is None]
+    previewed = request.form.get("previewed") == "1"
+    plan = days = None
     status = 200
     if form.validate_on_submit():
         try:
-            copy = series_admin.copy_series(series, actor=current_user, title=form.title.data,
-                                            offset_days=form.offset_days.data,
+            days = series_admin.copy_offset(series, offset_days=form.offset_days.data,
                                             first_day=form.first_day.data)
+            # Without a button (a plain post), the copy takes every session, as before.
+            if request.form.get("action", "copy") == "copy":
+                copy = series_admin.copy_series(
+                    series, actor=current_user, title=form.title.data, offset_days=days,
+                    session_ids=set(form.sessions.data or []) if previewed else None)
+            else:
+                plan = series_admin.copy_plan(series, days)
         except ServiceError as exc:
-            field = form.first_day if form.first_day.data else form.offset_days
-            status = _field_error(field, exc)
+            target = (form.sessions if previewed and not form.sessions.data
+                      else form.first_day if form.first_day.data else form.offset_days)
+            status = _field_error(target, exc)
+            if previewed and days is not None:
+                plan = series_admin.copy_plan(series, days)
         else:
-            db.session.commit()
-            flash(_("Die Reihe wurde kopiert: „%(title)s“ mit %(n)s Terminen.",
-                    title=copy.title, n=len(copy.sessions)), "success")
-            return redirect(url_for("admin.series_detail", series_id=copy.id), code=303)
+            if plan is None:
+                db.session.commit()
+                flash(_("Die Reihe wurde kopiert: „%(title)s“ mit %(n)s Terminen.",
+                        title=copy.title, n=len(copy.sessions)), "success")
+                return redirect(url_for("admin.series_detail", series_id=copy.id), code=303)
     elif form.errors:
         status = 422
+    if plan is not None:
+        form.sessions.choices = [
+            (source.id, _("%(when)s: %(title)s (bisher %(before)s)",
+                          when=format_datetime(start, "weekday_datetime"), title=source.title,
+                          before=format_date(source.starts_at, "weekday")))
+            for source, start, _end in plan
+        ]
+        if not previewed:
+            form.sessions.data = [source.id for source, _start, _end in plan]
     first = next((s for s in series.sessions if s.cancelled_at is None), None)
     return render_template("admin/series_copy.html", form=form, series=series,
-                           first=first), status
+                           first=first, plan=plan), status
+
+
+@bp.route("/reihen/<int:series_id>/termine/regelmaessig", methods=["GET", "POST"])
+def sessions_regular(series_id: int):
+    """Regular sessions ("every first Monday, 14:00-16:00") in one form: the generated dates
+    are shown for a check, single ones can be unticked, then all are saved at once."""
+    series = _get_series_or_404(series_id)
+    form = RegularSessionsForm()
+    if request.method == "GET":
+        form.title.data = series.title
+    previewed = request.form.get("previewed") == "1"
+    dates = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            dates = series_admin.regular_dates(
+                day_of_week=form.day_of_week.data, rhythm=form.rhythm.data,
+                first_day=form.first_day.data, last_day=form.last_day.data)
+        except ServiceError as exc:
+            status = _field_error(form.last_day, exc)
+        else:
+            offered = {d.isoformat(): d for d in dates}
+            form.dates.choices = [(d.isoformat(), format_date(d, "full")) for d in dates]
+            if request.form.get("action") == "create" and previewed:
+                chosen = form.dates.data or []
+                try:
+                    if any(value not in offered for value in chosen):
+                        raise ServiceError(_("Ungültige Auswahl."))
+                    created = series_admin.create_regular_sessions(
+                        series, _regular_plan(form), [offered[v] for v in chosen],
+                        actor=current_user)
+                except ServiceError as exc:
+                    status = _field_error(form.dates, exc)
+                else:
+                    db.session.commit()
+                    flash(ngettext("%(num)s Termin wurde angelegt.", "%(num)s Termine wurden angelegt.",
+                                   len(created)), "success")
+                    return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
+            elif not previewed or request.form.get("action") == "preview":
+                form.dates.data = list(offered)
+    elif form.errors:
+        status = 422
+    return render_template("admin/sessions_regular.html", form=form, series=series,
+                           dates=dates), status
+
+
+def _regular_plan(form: RegularSessionsForm) -> series_admin.RegularSessions:
+    return series_admin.RegularSessions(
+        title=form.title.data, start_time=form.start_time.data, end_time=form.end_time.data,
+        deadline_days=form.deadline_days.data, capacity=form.capacity.data,
+        location=form.location.data or "", online_url=form.online_url.data or "",
+        trainer=form.trainer.data or "",
+    )
 
 
 def _suggest_copy_title(title: str) -> str:
@@ -372,12 +455,15 @@ def _session_form(training_session: TrainingSession | None) -> SessionForm:
 
 
 def _session_data(form: SessionForm) -> series_admin.SessionData:
+    starts = datetime.combine(form.day.data, form.start_time.data)
+    deadline = form.enrolment_deadline.data or (
+        starts - timedelta(days=series_admin.DEFAULT_DEADLINE_DAYS))
     return series_admin.SessionData(
         title=form.title.data,
         description=form.description.data or "",
-        starts_at=from_local(datetime.combine(form.day.data, form.start_time.data)),
+        starts_at=from_local(starts),
         ends_at=from_local(datetime.combine(form.day.data, form.end_time.data)),
-        enrolment_deadline=from_local(form.enrolment_deadline.data),
+        enrolment_deadline=from_local(deadline),
         location=form.location.data or "",
         online_url=form.online_url.data or "",
         trainer=form.trainer.data or "",
@@ -451,12 +537,7 @@ def session_cancel(session_id: int):
 
 
 def role_labels() -> dict[str, str]:
-    return {
-        Role.EMPLOYEE.value: _("Beschäftigte"),
-        Role.HR_STAFF.value: _("Personalsachbearbeitung"),
-        Role.HR_LEAD.value: _("Personalleitung"),
-        Role.ADMIN.value: _("Administration"),
-    }
+    return {role.value: str(role.label) for role in Role}
 
 
 def _get_person_or_404(user_id: int) -> User:
@@ -562,7 +643,8 @@ def check_email():
     person = request.args.get("person", type=database_id)
     form = PersonForm(formdata=request.args, meta={"csrf": False})
     form.email.validate(form)
-    if not form.email.errors and people.email_taken(form.email.data or "", except_id=person):
+    if not form.email.errors and people.email_taken(form.email.data or "", actor=current_user,
+                                                                except_id=person):
         form.email.errors.append(_("Diese E-Mail-Adresse ist bereits vergeben."))
     return render_template("admin/_email_field.html", form=form,
                            email_check_url=url_for("admin.check_email", person=person))
@@ -587,7 +669,8 @@ def person_reset_link(user_id: int):
     person = _get_person_or_404(user_id)
     token, row = people.issue_reset_link(person, actor=current_user)
     db.session.commit()
-    link = url_for("password.reset", token=token, _external=True)
+    # From the configured address, not the Host header the admin's request came with.
+    link = current_app.config["BASE_URL"] + url_for("password.reset", token=token)
     return render_page_or_fragment("admin/reset_link.html", "admin/_reset_link.html",
                                    person=person, link=link, expires_at=row.expires_at)
 
@@ -622,16 +705,24 @@ def _audit_filters() -> tuple[dict, list[str]]:
 
 @bp.get("/protokoll")
 def audit_log():
-    _admin_only()
     filters, errors = _audit_filters()
+    if not current_user.is_admin:
+        # An HR lead reads the entries about her own organisation: its people, series,
+        # sessions and imports. Another organisation answers 404, as everywhere.
+        if filters["organisation_id"] not in (None, current_user.organisation_id):
+            abort(404)
+        filters["organisation_id"] = current_user.organisation_id
     query = audit.filtered_entries(**filters).options(joinedload(AuditEntry.actor))
     pagination = db.paginate(query, page=_page(), per_page=50, error_out=False)
     objects = audit.object_labels(pagination.items)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
+    shown = (organisations.all_organisations() if current_user.is_admin
+             else [current_user.organisation])
     return render_template(
         "admin/audit.html", pagination=pagination, filters=filters, errors=errors, args=args,
         actions=audit.ACTION_LABELS, objects=objects,
-        organisations={o.id: o for o in organisations.all_organisations()},
+        details=audit.readable_details(pagination.items),
+        organisations={o.id: o for o in shown},
     ), (422 if errors else 200)
 
 
@@ -648,6 +739,9 @@ def import_upload():
     status = 200
     if form.validate_on_submit():
         upload = form.file.data
+        # Reading a file of thousands of rows takes a while and writes nothing to the
+        # database: other people's logins and clicks must not wait for it.
+        database.only_reads_from_here()
         try:
             parsed = staff_import.read_upload(upload.filename, upload.read())
         except ServiceError as exc:

@@ -32,6 +32,12 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from tracker.services.accounts import name_is_clean
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
 
 class GermanTimeField(TimeField):
     """TimeField whose parse error is German (WTForms ships no translation for it)."""
@@ -58,8 +64,9 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
     def pre_validate(self, form):
-        # A forged value (an organisation that is not offered) is refused in German.
-        if self.data:
+        # A forged value (an organisation that is not offered) is refused in German. Fields
+        # whose choices are only known after validation check their values themselves.
+        if self.data and self.validate_choice:
             allowed = {str(value) for value, _label in self.choices}
             for value in self.data:
                 if str(value) not in allowed:
@@ -125,9 +132,9 @@ class SessionForm(FlaskForm):
     end_time = GermanTimeField(
         _l("Ende"), validators=[InputRequired(_l("Bitte geben Sie die Uhrzeit des Endes ein."))]
     )
+    # Left empty, the deadline is DEFAULT_DEADLINE_DAYS before the start (see _session_data).
     enrolment_deadline = GermanDateTimeLocalField(
-        _l("Anmeldeschluss"), format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(_l("Bitte geben Sie den Anmeldeschluss ein."))],
+        _l("Anmeldeschluss"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
     )
     location = StringField(
         _l("Ort"), validators=[Optional(), Length(max=200, message=_l("Höchstens 200 Zeichen."))]
@@ -163,6 +170,76 @@ class SessionForm(FlaskForm):
             raise ValidationError(_l("Bitte geben Sie einen Ort oder einen Online-Link an."))
 
 
+WEEKDAYS = [(0, _l("Montag")), (1, _l("Dienstag")), (2, _l("Mittwoch")), (3, _l("Donnerstag")),
+            (4, _l("Freitag")), (5, _l("Samstag")), (6, _l("Sonntag"))]
+RHYTHMS = [("1", _l("jeden ersten im Monat")), ("2", _l("jeden zweiten im Monat")),
+           ("3", _l("jeden dritten im Monat")), ("4", _l("jeden vierten im Monat")),
+           ("last", _l("jeden letzten im Monat")), ("weekly", _l("jede Woche"))]
+
+
+class RegularSessionsForm(FlaskForm):
+    """Regular sessions of a series in one form; the generated dates are shown to be checked
+    (and single ones unticked) before they are saved."""
+
+    title = StringField(
+        _l("Titel der Termine"), filters=[_strip],
+        validators=[DataRequired(_l("Bitte geben Sie einen Titel ein.")),
+                    Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    # Choices are set in __init__: WTForms deprecates tuples passed to the field's constructor.
+    day_of_week = GermanSelectField(_l("Wochentag"), coerce=int,
+                                    validators=[InputRequired(_l("Bitte wählen Sie einen Wochentag."))])
+    rhythm = GermanSelectField(_l("Rhythmus"),
+                               validators=[InputRequired(_l("Bitte wählen Sie einen Rhythmus."))])
+    first_day = DateField(_l("Erster möglicher Tag"),
+                          validators=[InputRequired(_l("Bitte geben Sie den Anfang des Zeitraums ein."))])
+    last_day = DateField(_l("Letzter möglicher Tag"),
+                         validators=[InputRequired(_l("Bitte geben Sie das Ende des Zeitraums ein."))])
+    start_time = GermanTimeField(
+        _l("Beginn"), validators=[InputRequired(_l("Bitte geben Sie die Uhrzeit des Beginns ein."))]
+    )
+    end_time = GermanTimeField(
+        _l("Ende"), validators=[InputRequired(_l("Bitte geben Sie die Uhrzeit des Endes ein."))]
+    )
+    deadline_days = IntegerField(
+        _l("Anmeldeschluss (Tage vor dem Termin)"), default=2,
+        validators=[InputRequired(_l("Bitte geben Sie an, wie viele Tage vorher die Anmeldung schließt.")),
+                    NumberRange(min=0, max=60, message=_l("Zwischen 0 und 60 Tagen."))],
+    )
+    location = StringField(
+        _l("Ort"), filters=[_strip],
+        validators=[Optional(), Length(max=200, message=_l("Höchstens 200 Zeichen."))]
+    )
+    online_url = URLField(
+        _l("Online-Link"), filters=[_strip],
+        validators=[Optional(), Length(max=500, message=_l("Höchstens 500 Zeichen.")),
+                    URL(require_tld=False, message=_l("Bitte geben Sie eine vollständige Adresse mit https:// ein."))],
+    )
+    trainer = StringField(
+        _l("Referentin oder Referent"), filters=[_strip],
+        validators=[Optional(), Length(max=200, message=_l("Höchstens 200 Zeichen."))],
+    )
+    capacity = IntegerField(
+        _l("Plätze je Termin"),
+        validators=[InputRequired(_l("Bitte geben Sie die Zahl der Plätze ein.")),
+                    NumberRange(min=1, max=10000, message=_l("Die Zahl der Plätze muss zwischen 1 und 10000 liegen."))],
+    )
+    dates = MultiCheckboxField(_l("Diese Termine anlegen"), choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.day_of_week.choices = WEEKDAYS
+        self.rhythm.choices = RHYTHMS
+
+    def validate_end_time(self, field):
+        if self.start_time.data and field.data and field.data <= self.start_time.data:
+            raise ValidationError(_l("Das Ende muss nach dem Beginn liegen."))
+
+    def validate_location(self, field):
+        if not (field.data or "").strip() and not (self.online_url.data or "").strip():
+            raise ValidationError(_l("Bitte geben Sie einen Ort oder einen Online-Link an."))
+
+
 class CopySeriesForm(FlaskForm):
     title = StringField(
         _l("Titel der neuen Reihe"),
@@ -174,6 +251,8 @@ class CopySeriesForm(FlaskForm):
         _l("oder: Verschiebung in Tagen"),
         validators=[Optional(), NumberRange(min=-3650, max=3650, message=_l("Höchstens 3650 Tage."))],
     )
+    # Shown with the new dates once the admin asked for the preview; unticked ones stay behind.
+    sessions = MultiCheckboxField(_l("Diese Termine übernehmen"), coerce=int, choices=[])
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
@@ -194,20 +273,22 @@ class CopySeriesForm(FlaskForm):
         return ok
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+def _clean_name(_form, field):
+    if field.data and not name_is_clean(field.data):
+        raise ValidationError(_l("Der Name enthält ein unzulässiges Steuer- oder Sonderzeichen. "
+                                 "Bitte geben Sie ihn erneut ein."))
 
 
 class PersonForm(FlaskForm):
     first_name = StringField(
         _l("Vorname"), filters=[_strip],
         validators=[DataRequired(_l("Bitte geben Sie den Vornamen ein.")),
-                    Length(max=100, message=_l("Höchstens 100 Zeichen."))],
+                    Length(max=100, message=_l("Höchstens 100 Zeichen.")), _clean_name],
     )
     last_name = StringField(
         _l("Nachname"), filters=[_strip],
         validators=[DataRequired(_l("Bitte geben Sie den Nachnamen ein.")),
-                    Length(max=100, message=_l("Höchstens 100 Zeichen."))],
+                    Length(max=100, message=_l("Höchstens 100 Zeichen.")), _clean_name],
     )
     email = EmailField(
         _l("E-Mail-Adresse"), filters=[_strip],
