@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, select
@@ -385,3 +385,82 @@ def test_empty_selection_shows_zeros_and_no_rate(client, auth, scene):
     assert shown["participations"] == "0" and shown["people"] == "0"
     assert shown["rate"] == "–"
     assert "export.xlsx?from=2010-01-01" in html  # an empty but valid workbook can be had
+
+
+# --- another organisation's series (issue 20, item 6) ---------------------------------------
+
+def _college_series(scene) -> TrainingSeries:
+    """A third partner's internal series, open only to itself, with a participation."""
+    college = factories.organisation("Hochschule Anhalt")
+    internal = factories.series(college, [college], title="Hochschulinterne Reihe")
+    session = factories.session(internal, starts_at=berlin(2025, 4, 7),
+                                title="Nur für die Hochschule", commit=False)
+    for i in range(3):
+        mark(session, factories.user(college, first_name=f"Hanna{i}", last_name="Hochschule",
+                                     commit=False), PRESENT)
+    _db.session.commit()
+    return internal
+
+
+def test_hr_lead_series_filter_lists_only_series_her_organisation_takes_part_in(
+        client, auth, scene):
+    internal = _college_series(scene)
+    auth.login(scene.lead)
+    html = client.get("/auswertung/").get_data(as_text=True)
+    choices = html[html.index('id="filter-series"'):]
+    choices = choices[:choices.index("</select>")]
+    assert f'value="{scene.vielfalt.id}"' in choices and f'value="{scene.recruiting.id}"' in choices
+    assert f'value="{internal.id}"' not in choices
+    assert "Hochschulinterne Reihe" not in html
+    # The administration still chooses from every series.
+    auth.logout()
+    auth.login(scene.admin)
+    html = client.get("/auswertung/").get_data(as_text=True)
+    assert f'value="{internal.id}"' in html and "Hochschulinterne Reihe" in html
+
+
+@pytest.mark.parametrize("path", ["/auswertung/", "/auswertung/export.xlsx"])
+def test_another_organisations_series_answers_404_to_an_hr_lead(client, auth, scene, path):
+    internal = _college_series(scene)
+    auth.login(scene.lead)
+    response = client.get(path, query_string={"series": internal.id})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Hochschulinterne Reihe" not in response.get_data(as_text=True)
+    # Her own organisation's series, and one it is invited to, still answer.
+    for series in (scene.vielfalt, scene.recruiting):
+        with client.get(path, query_string={"series": series.id}) as ok:
+            assert ok.status_code == 200
+    auth.logout()
+    auth.login(scene.admin)
+    with client.get(path, query_string={"series": internal.id}) as ok:
+        assert ok.status_code == 200
+
+
+def test_network_figure_leaves_out_series_her_organisation_has_no_part_in(client, auth, scene):
+    _college_series(scene)
+    auth.login(scene.lead)
+    html = client.get("/auswertung/", query_string={"from": "2025-01-01", "to": "2025-12-31"}
+                      ).get_data(as_text=True)
+    # The 8 of the two shared series; the college's 3 internal participations are not hers.
+    assert "Alle Partnerorganisationen zusammen: 8 Teilnahmen" in html
+
+
+def test_hours_on_the_page_are_the_exact_sum_shown_with_two_decimals(client, auth, app):
+    """30 sessions of 100 minutes are 50 hours, not 30 × 1.67 = 50.1."""
+    org = factories.organisation()
+    lead = factories.user(org, Role.HR_LEAD)
+    person = factories.user(org, commit=False)
+    s = factories.series(org, [org], title="Kurz und oft")
+    for n in range(30):
+        session = factories.session(s, starts_at=berlin(2025, 1, 6) + timedelta(days=7 * n),
+                                    commit=False)
+        session.ends_at = session.starts_at + timedelta(minutes=100)
+        mark(session, person, PRESENT)
+    _db.session.commit()
+    auth.login(lead)
+    html = client.get("/auswertung/", query_string={"from": "2025-01-01", "to": "2025-12-31"}
+                      ).get_data(as_text=True)
+    assert figures_on_page(html)["hours"] == "50,00"
+    filters = reports.parse_filters({"from": "2025-01-01", "to": "2025-12-31"}, lead)
+    assert reports.headline_figures(filters).hours == 50

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +27,13 @@ from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-CHROMIUM = "/usr/bin/chromium"
+# The machine's Chromium (Debian's package); `make test` passes the same CHROMIUM.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+MISSING_CHROMIUM = (
+    f"Browser tests need Chromium ({CHROMIUM} is missing): run "
+    "`sudo apt-get install chromium fonts-dejavu-core` (or `sudo bash .ci/run`), "
+    "or `pytest -m \"not browser\"` to skip them"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -187,6 +194,14 @@ def live_server(browser_database_url: str, tmp_path_factory) -> Iterator[LiveSer
 # --- The browser ---------------------------------------------------------------------------
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without Chromium, stop before the first test with what to install, instead of one
+    error per browser test."""
+    wanted = any(item.get_closest_marker("browser") for item in session.items)
+    if wanted and shutil.which(CHROMIUM) is None:
+        pytest.exit(MISSING_CHROMIUM, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -267,7 +282,7 @@ class Web:
         page.on("pageerror", lambda exc: self.problems.add("page error", str(exc)))
         # Confirmation dialogs (data-confirm, hx-confirm) are answered "OK" and remembered.
         self.dialogs: list[str] = []
-        page.on("dialog", self._on_dialog)
+        page.on("dialog", self.accept_dialog)
         page.add_init_script(WATCH_SCRIPT)
 
     def _on_console(self, message) -> None:
@@ -275,7 +290,7 @@ class Web:
             where = message.location.get("url", "") if message.location else ""
             self.problems.add("console error", f"{message.text} ({where})")
 
-    def _on_dialog(self, dialog) -> None:
+    def accept_dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)
         dialog.accept()
 
@@ -465,7 +480,7 @@ def scene(live_server: LiveServer) -> Scene:
 
     from tests import factories
     from tracker.extensions import db
-    from tracker.models import Enrolment, Role, TrainingSeries, TrainingSession, User, utcnow
+    from tracker.models import EnrolmentState, Role, TrainingSeries, User, utcnow
 
     with live_server.app_context():
         now = utcnow().replace(microsecond=0)
@@ -473,25 +488,25 @@ def scene(live_server: LiveServer) -> Scene:
             select(TrainingSeries).where(TrainingSeries.title.like("Vielfaltsmontag %"))
             .order_by(TrainingSeries.title.desc())
         ).first()
-        full = db.session.scalars(
-            select(TrainingSession).where(
-                TrainingSession.series_id == vielfalt.id, TrainingSession.starts_at > now,
-                TrainingSession.seats_taken >= TrainingSession.capacity,
-            ).order_by(TrainingSession.starts_at)
-        ).first()
-        assert full is not None, "the demo data lost its full upcoming Vielfaltsmontag"
+        # The scene makes its own full session: the demo's next full one closes its enrolment
+        # on the day before it, and the journeys must not depend on the day they run.
         open_session = factories.session(
             vielfalt, starts_in=timedelta(days=9), capacity=15,
             title="Sondertermin: Vielfalt im Gespräch",
         )
-        taken = set(db.session.scalars(
-            select(Enrolment.user_id).where(Enrolment.session_id == full.id)
-        ))
+        full = factories.session(
+            vielfalt, starts_in=timedelta(days=16), capacity=3,
+            title="Religiöse Vielfalt im Arbeitsalltag",
+        )
         employees = list(db.session.scalars(
-            select(User).where(User.role == Role.EMPLOYEE.value, User.id.not_in(taken))
+            select(User).where(User.role == Role.EMPLOYEE.value)
             .order_by(User.organisation_id, User.email)
         ))
-        assert len(employees) >= 30, "the demo data has fewer employees than the scene needs"
+        assert len(employees) >= 40, "the demo data has fewer employees than the scene needs"
+        for person in employees[12:15]:
+            factories.enrolment(full, person)
+        for person in employees[15:18]:
+            factories.enrolment(full, person, EnrolmentState.WAITLISTED)
         running, walk_ins = {}, {}
         for n, variant in enumerate(("js", "nojs", "keyboard")):
             session = factories.session(

@@ -20,7 +20,7 @@ def test_dismissed_confirmation_sends_nothing_and_accepted_one_acts(web):
 
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-    page.remove_listener("dialog", web._on_dialog)
+    page.remove_listener("dialog", web.accept_dialog)
     asked: list[str] = []
 
     def say_no(dialog):
@@ -36,7 +36,7 @@ def test_dismissed_confirmation_sends_nothing_and_accepted_one_acts(web):
     expect(row).not_to_contain_text("deaktiviert")
 
     page.remove_listener("dialog", say_no)
-    page.on("dialog", web._on_dialog)  # says yes
+    page.on("dialog", web.accept_dialog)  # says yes
     row.get_by_role("button", name="Deaktivieren").click()
     expect(row).to_contain_text("deaktiviert")
     assert len(posts) == 1

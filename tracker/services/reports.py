@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Integer, case, distinct, func, literal, select
+from sqlalchemy import ColumnElement, Integer, case, cast, distinct, func, literal, or_, select
 
 from tracker.extensions import db
 from tracker.models import (
@@ -20,17 +21,18 @@ from tracker.models import (
     TrainingSeries,
     TrainingSession,
     User,
+    series_open_to,
 )
 from tracker.services import NotAllowed, ServiceError, access
+from tracker.services.collation import german
 from tracker.services.participation import is_participation
 from tracker.timeutil import from_local, local_day_bounds, to_local
 
-# German labels of the attendance statuses, as HR reads them in the workbook.
-STATUS_LABELS = {
-    AttendanceStatus.PRESENT.value: "anwesend",
-    AttendanceStatus.EXCUSED.value: "entschuldigt",
-    AttendanceStatus.ABSENT.value: "unentschuldigt",
-}
+
+def status_labels(locale: str = "de") -> dict[str, str]:
+    """Stored status value -> its label, in `locale` (the workbook is German)."""
+    with force_locale(locale):
+        return {status.value: str(status.label) for status in AttendanceStatus}
 
 # Dates outside this range are typing mistakes (and Excel has no dates before 1900).
 MIN_YEAR, MAX_YEAR = 1900, 2100
@@ -38,6 +40,12 @@ CHUNK_SIZE = 2000
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _GERMAN_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+
+
+class SeriesNotFound(ServiceError):
+    """A series the asking organisation has no part in: answered as if it did not exist."""
+
+    status_code = 404
 
 
 class FilterErrors(ServiceError):
@@ -60,6 +68,9 @@ class ReportFilters:
     series_title: str | None = None
     organisation_id: int | None = None
     organisation_name: str | None = None
+    # The organisation whose view of the network this is: only series it owns or that are
+    # open to it, also in the figures across partners. None: every series (admins, CLI).
+    series_scope_id: int | None = None
 
     def query_args(self) -> dict[str, str]:
         """The filters as URL parameters (for the download link and the shortcuts)."""
@@ -166,6 +177,12 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
     if errors:
         raise FilterErrors(errors, english)
 
+    scope_id = None if user is None or user.is_admin else user.organisation_id
+    if series is not None and scope_id is not None and db.session.execute(
+            select(TrainingSeries.id).where(TrainingSeries.id == series.id,
+                                            series_in_scope(scope_id))).first() is None:
+        raise SeriesNotFound(_("Die gewählte Reihe gibt es nicht."))
+
     if user is not None:
         if organisation is None and not user.is_admin:
             organisation = user.organisation
@@ -181,6 +198,16 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
         series_title=series.title if series else None,
         organisation_id=organisation.id if organisation else None,
         organisation_name=organisation.name if organisation else None,
+        series_scope_id=scope_id,
+    )
+
+
+def series_in_scope(organisation_id: int) -> ColumnElement[bool]:
+    """SQL condition on TrainingSeries: owned by the organisation or open to it."""
+    return or_(
+        TrainingSeries.owner_organisation_id == organisation_id,
+        TrainingSeries.id.in_(select(series_open_to.c.series_id)
+                              .where(series_open_to.c.organisation_id == organisation_id)),
     )
 
 
@@ -212,6 +239,14 @@ def _mark_conditions(filters: ReportFilters, *, by_organisation: bool = True):
     # "Organisation" is the person's organisation when they enrolled, so history stays true.
     if by_organisation and filters.organisation_id:
         conditions.append(Enrolment.organisation_id == filters.organisation_id)
+    elif filters.series_scope_id is not None:
+        # Across partners, an HR lead sees her own people's marks and, of the others, only
+        # those in series her organisation owns or is invited to.
+        conditions.append(or_(
+            Enrolment.organisation_id == filters.series_scope_id,
+            TrainingSession.series_id.in_(
+                select(TrainingSeries.id).where(series_in_scope(filters.series_scope_id))),
+        ))
     return conditions
 
 
@@ -226,29 +261,47 @@ def _marks(*columns, filters: ReportFilters, by_organisation: bool = True):
     )
 
 
-def session_hours_sql() -> ColumnElement:
-    """A session's length in hours, in SQL (the two databases spell it differently)."""
+def session_seconds_sql() -> ColumnElement:
+    """A session's length in whole seconds, in SQL (the two databases spell it differently).
+
+    Whole seconds add up exactly, so every total of hours is (seconds summed) / 3600, the
+    same exact value as the sum of the rows' hours; nothing is rounded before display."""
     if db.engine.dialect.name == "postgresql":
-        return func.date_part("epoch", TrainingSession.ends_at - TrainingSession.starts_at) / 3600.0
-    return (func.julianday(TrainingSession.ends_at)
-            - func.julianday(TrainingSession.starts_at)) * 24.0
+        seconds = func.extract("epoch", TrainingSession.ends_at - TrainingSession.starts_at)
+    else:
+        seconds = (func.julianday(TrainingSession.ends_at)
+                   - func.julianday(TrainingSession.starts_at)) * 86400
+    return cast(func.round(seconds), Integer)
 
 
-def _hours(value) -> float:
-    return round(float(value or 0), 2)
+def _hours(seconds) -> float:
+    return int(seconds or 0) / 3600
 
 
 # --- headline figures ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Figures:
-    participations: int  # marks "present"
+    participations: int  # marks of a status that counts as a participation
     people: int  # distinct people with at least one participation
     sessions_held: int  # distinct sessions with attendance recorded
-    marks: int  # all attendance marks (present, excused, absent)
-    excused: int
-    absent: int
-    hours: float  # hours of training attended
+    marks: int  # all attendance marks, whatever the status
+    by_status: dict[AttendanceStatus, int]  # marks per status, every status present
+    hours: float  # hours of training attended (exact; shown with two decimals)
+
+    @property
+    def excused(self) -> int:
+        return self.by_status[AttendanceStatus.EXCUSED]
+
+    @property
+    def absent(self) -> int:
+        return self.by_status[AttendanceStatus.ABSENT]
+
+    @property
+    def not_participations(self) -> list[tuple[AttendanceStatus, int]]:
+        """The marks that are no participation, per status (for "davon ..." lines)."""
+        return [(status, self.by_status[status]) for status in AttendanceStatus
+                if not status.counts_as_participation]
 
     @property
     def attendance_rate(self) -> float | None:
@@ -259,25 +312,26 @@ class Figures:
 def headline_figures(filters: ReportFilters, *, by_organisation: bool = True) -> Figures:
     """All figures in one SQL statement."""
     present = is_participation()
+    statuses = list(AttendanceStatus)
     row = db.session.execute(
         _marks(
             func.count(AttendanceMark.id),
             func.coalesce(func.sum(case((present, 1), else_=0)), 0),
             func.count(distinct(case((present, Enrolment.user_id)))),
             func.count(distinct(AttendanceMark.session_id)),
-            func.coalesce(func.sum(case(
-                (AttendanceMark.status == AttendanceStatus.EXCUSED.value, 1), else_=0)), 0),
-            func.coalesce(func.sum(case(
-                (AttendanceMark.status == AttendanceStatus.ABSENT.value, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((present, session_hours_sql()), else_=0)), 0),
+            func.coalesce(func.sum(case((present, session_seconds_sql()), else_=0)), 0),
+            *(func.coalesce(func.sum(case((AttendanceMark.status == status.value, 1),
+                                          else_=0)), 0)
+              for status in statuses),
             filters=filters,
             by_organisation=by_organisation,
         )
     ).one()
-    marks, participations, people, sessions, excused, absent, hours = row
+    marks, participations, people, sessions, seconds, *per_status = row
     return Figures(
         participations=int(participations), people=int(people), sessions_held=int(sessions),
-        marks=int(marks), excused=int(excused), absent=int(absent), hours=_hours(hours),
+        marks=int(marks), by_status={s: int(n) for s, n in zip(statuses, per_status, strict=True)},
+        hours=_hours(seconds),
     )
 
 
@@ -304,7 +358,7 @@ def sessions_in_selection(filters: ReportFilters) -> dict[int, SessionInfo]:
     )
     return {
         sid: SessionInfo(series_id, series_title, title, to_local(starts).date(),
-                         round((ends - starts).total_seconds() / 3600, 2), trainer or "")
+                         _hours(round((ends - starts).total_seconds())), trainer or "")
         for sid, series_id, series_title, title, starts, ends, trainer in rows
     }
 
@@ -324,12 +378,12 @@ def mark_rows(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE) -> Iterat
                AttendanceMark.session_id, AttendanceMark.status, Enrolment.state,
                filters=filters)
         .join(User, User.id == Enrolment.user_id)
-        .order_by(TrainingSession.starts_at, TrainingSession.id, User.last_name,
-                  User.first_name, AttendanceMark.id)
+        .order_by(TrainingSession.starts_at, TrainingSession.id, german(User.last_name),
+                  german(User.first_name), AttendanceMark.id)
         .execution_options(yield_per=chunk_size)
     )
     walk_in = EnrolmentState.WALK_IN.value
-    labels = STATUS_LABELS
+    labels = status_labels()
     for last, first, email, org_id, session_id, status, state in db.session.execute(statement):
         yield (last, first, email, orgs.get(org_id, ""), sessions[session_id],
                labels.get(status, status), state == walk_in)
@@ -371,7 +425,7 @@ def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
                Enrolment.organisation_id.label("organisation_id"),
                TrainingSession.series_id.label("series_id"),
                func.count(AttendanceMark.id).label("participations"),
-               func.sum(session_hours_sql()).label("hours"),
+               func.sum(session_seconds_sql()).label("seconds"),
                func.min(TrainingSession.starts_at).label("first"),
                func.max(TrainingSession.starts_at).label("last"), filters=filters)
         .where(is_participation())
@@ -380,23 +434,25 @@ def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
     )
     statement = (
         select(per_series.c.user_id, per_series.c.organisation_id, per_series.c.series_id,
-               per_series.c.participations, per_series.c.hours, per_series.c.first,
+               per_series.c.participations, per_series.c.seconds, per_series.c.first,
                per_series.c.last, User.last_name, User.first_name, User.email)
         .join(User, User.id == per_series.c.user_id)
-        .order_by(User.last_name, User.first_name, per_series.c.user_id,
+        .order_by(german(User.last_name), german(User.first_name), per_series.c.user_id,
                   per_series.c.organisation_id, per_series.c.series_id)
         .execution_options(yield_per=chunk_size)
     )
     current: PersonTotals | None = None
     key = None
     first_utc = last_utc = None
+    total_seconds = 0
 
     def finish(person: PersonTotals) -> PersonTotals:
         # Naive UTC until here: one time-zone conversion per person, not per series.
         person.first, person.last = to_local(first_utc).date(), to_local(last_utc).date()
+        person.hours = _hours(total_seconds)
         return person
 
-    for (user_id, org_id, series_id, count, hours, first, last, last_name, first_name,
+    for (user_id, org_id, series_id, count, seconds, first, last, last_name, first_name,
          email) in db.session.execute(statement):
         if (user_id, org_id) != key:
             if current is not None:
@@ -404,10 +460,10 @@ def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
             key = (user_id, org_id)
             current = PersonTotals(last_name, first_name, email, orgs.get(org_id, ""))
             first_utc, last_utc = first, last
-        hours = _hours(hours)
-        current.per_series[series_id] = (int(count), hours)
+            total_seconds = 0
+        current.per_series[series_id] = (int(count), _hours(seconds))
         current.participations += int(count)
-        current.hours = round(current.hours + hours, 2)
+        total_seconds += int(seconds or 0)
         first_utc, last_utc = min(first_utc, first), max(last_utc, last)
     if current is not None:
         yield finish(current)
@@ -439,21 +495,21 @@ def organisation_totals(filters: ReportFilters) -> list[OrganisationYearSeries]:
     inner = (
         _marks(Enrolment.organisation_id.label("organisation_id"), year.label("year"),
                TrainingSession.series_id.label("series_id"), Enrolment.user_id.label("user_id"),
-               session_hours_sql().label("hours"), filters=filters, by_organisation=False)
+               session_seconds_sql().label("seconds"), filters=filters, by_organisation=False)
         .where(is_participation())
         .subquery()
     )
     rows = db.session.execute(
         select(inner.c.organisation_id, inner.c.year, inner.c.series_id, func.count(),
-               func.count(distinct(inner.c.user_id)), func.sum(inner.c.hours))
+               func.count(distinct(inner.c.user_id)), func.sum(inner.c.seconds))
         .group_by(inner.c.organisation_id, inner.c.year, inner.c.series_id)
     ).all()
     orgs = organisation_names()
     series_titles = {info.series_id: info.series_title for info in sessions.values()}
     result = [
         OrganisationYearSeries(orgs.get(org_id, ""), int(y), series_titles.get(series_id, ""),
-                               int(count), int(people), _hours(hours))
-        for org_id, y, series_id, count, people, hours in rows
+                               int(count), int(people), _hours(seconds))
+        for org_id, y, series_id, count, people, seconds in rows
     ]
     result.sort(key=lambda r: (r.organisation, r.year, r.series_title))
     return result
@@ -461,10 +517,12 @@ def organisation_totals(filters: ReportFilters) -> list[OrganisationYearSeries]:
 
 # --- choices for the filter form -------------------------------------------------------------
 
-def series_choices() -> list[tuple[int, str]]:
-    return list(db.session.execute(
-        select(TrainingSeries.id, TrainingSeries.title).order_by(TrainingSeries.title)
-    ).all())
+def series_choices(user: User) -> list[tuple[int, str]]:
+    """Admins pick any series; an HR lead those her organisation owns or is invited to."""
+    statement = select(TrainingSeries.id, TrainingSeries.title).order_by(TrainingSeries.title)
+    if not user.is_admin:
+        statement = statement.where(series_in_scope(user.organisation_id))
+    return list(db.session.execute(statement).all())
 
 
 def organisation_choices(user: User) -> list[tuple[int, str]]:

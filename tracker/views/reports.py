@@ -5,11 +5,12 @@ from __future__ import annotations
 import tempfile
 
 from flask import Blueprint, request, send_file
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.exports.participation import export_filename, write_participation_workbook
-from tracker.models import Role
+from tracker.models import AttendanceStatus, Role
 from tracker.services import reports
 from tracker.services.access import role_required
 from tracker.views.htmx import render_page_or_fragment
@@ -37,6 +38,17 @@ def _render(raw: dict[str, str], *, filters=None, figures=None, network=None, er
     values = dict(raw)
     if filters is not None:
         values = filters.query_args()
+    figure_texts = {}
+    if figures is not None:
+        figure_texts = {
+            # Exact hours, rounded only here, as the workbook's 0.00 format shows them.
+            "hours_text": format_decimal(figures.hours, format="#,##0.00"),
+            "other_marks_text": ", ".join(
+                _("%(count)s %(status)s", count=format_decimal(count), status=status.label)
+                for status, count in figures.not_participations),
+            "participation_labels": " / ".join(
+                str(status.label) for status in AttendanceStatus.participations()),
+        }
     html = render_page_or_fragment(
         "reports/index.html",
         "reports/_results.html",
@@ -46,8 +58,9 @@ def _render(raw: dict[str, str], *, filters=None, figures=None, network=None, er
         network=network,
         errors=errors or {},
         shortcuts=shortcuts,
-        series_choices=reports.series_choices(),
+        series_choices=reports.series_choices(current_user),
         organisation_choices=reports.organisation_choices(current_user),
+        **figure_texts,
     )
     return html, status
 

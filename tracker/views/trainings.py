@@ -20,30 +20,20 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from icalendar import Calendar, Event
-from sqlalchemy import select
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from tracker.database import commit_keeping_loaded
 from tracker.extensions import db
-from tracker.models import (
-    Enrolment,
-    EnrolmentState,
-    TrainingSeries,
-    TrainingSession,
-    User,
-    utcnow,
-)
+from tracker.models import EnrolmentState, TrainingSession, utcnow
 from tracker.services import Conflict, NotAllowed, ServiceError, access
 from tracker.services import enrolment as enrolment_service
+from tracker.services import trainings as trainings_service
 from tracker.timeutil import local_day_bounds, to_local
 from tracker.views.auth import safe_next_url
 from tracker.views.htmx import is_partial
 
 bp = Blueprint("trainings", __name__, url_prefix="/reihen")
 
-# Sessions per page of the list. Twenty enrol widgets are a page one can scan (and hear with a
-# screen reader) before paging on; at fifty the page was 80 KB and cost 2.6 times what the
-# same list with sixteen sessions cost (bench/), for a list most people read from the top.
+# Sessions per page of the list: twenty enrol widgets are a page one can scan (and hear with a
+# screen reader) before paging on, for a list most people read from the top.
 PAGE_SIZE = 20
 
 
@@ -110,35 +100,18 @@ def _parse_filters(visible_series_ids: set[int]) -> Filters:
 @bp.get("/")
 @login_required
 def index():
-    visible = access.visible_series_filter(current_user)
-    series_options = list(db.session.scalars(
-        select(TrainingSeries)
-        .where(visible, TrainingSeries.archived.is_(False))
-        .order_by(TrainingSeries.title, TrainingSeries.id)
-    ))
+    series_options = trainings_service.series_to_choose(current_user)
     filters = _parse_filters({s.id for s in series_options})
-
-    query = (
-        select(TrainingSession)
-        .join(TrainingSession.series)
-        .where(visible, TrainingSeries.archived.is_(False))
-        .options(contains_eager(TrainingSession.series))
-    )
-    if filters.series_id:
-        query = query.where(TrainingSession.series_id == filters.series_id)
+    starts_from = starts_until = None
     if filters.month:
         last_day = month_calendar.monthrange(filters.month.year, filters.month.month)[1]
-        start, end = local_day_bounds(filters.month, filters.month.replace(day=last_day))
-        query = query.where(TrainingSession.starts_at >= start, TrainingSession.starts_at <= end)
-    elif not filters.past:
-        query = query.where(TrainingSession.ends_at > utcnow())
-    query = (
-        query.order_by(TrainingSeries.title, TrainingSeries.id, TrainingSession.starts_at,
-                       TrainingSession.id)
-        .offset((filters.page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
+        starts_from, starts_until = local_day_bounds(filters.month,
+                                                     filters.month.replace(day=last_day))
+    sessions = trainings_service.listed_sessions(
+        current_user, series_id=filters.series_id, starts_from=starts_from,
+        starts_until=starts_until, past=filters.past,
+        offset=(filters.page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1,
     )
-    sessions = list(db.session.scalars(query))
     has_more = len(sessions) > PAGE_SIZE
     sessions = sessions[:PAGE_SIZE]
     offers = enrolment_service.offers(current_user, sessions)
@@ -159,18 +132,9 @@ def index():
 @bp.get("/<int:series_id>", endpoint="series")
 @login_required
 def series_page(series_id: int):
-    series = db.session.scalar(
-        select(TrainingSeries)
-        .where(TrainingSeries.id == series_id)
-        .options(selectinload(TrainingSeries.open_to), joinedload(TrainingSeries.owner_organisation))
-    )
+    series, sessions = trainings_service.series_with_sessions(series_id)
     if series is None or not access.can_see_series(current_user, series):
         abort(404)
-    sessions = list(db.session.scalars(
-        select(TrainingSession)
-        .where(TrainingSession.series_id == series.id)
-        .order_by(TrainingSession.starts_at, TrainingSession.id)
-    ))
     offers = enrolment_service.offers(current_user, sessions)
     now = utcnow()
     upcoming = [offers[s.id] for s in sessions if s.ends_at > now]
@@ -212,19 +176,15 @@ def _refuse_forged_identity() -> None:
         ))
 
 
-def _widget_response(session: TrainingSession, message: str, category: str = "success", *,
-                     enrolment: Enrolment | None, position: int | None,
-                     may_enrol: bool | None = None):
+def _widget_response(session_id: int, message: str, category: str = "success", *,
+                     user_id: int, position: int | None, may_enrol: bool):
     """htmx: the swapped widget plus the message for the live region; else flash and 303.
 
-    `session` is the one the view loaded and changed: the commit kept it loaded (its seat
-    counters the service expired, so they are read again), and loading it anew would cost
-    three statements of every enrolment (bench/). `enrolment` and `position` are the
-    person's live enrolment and waiting-list place as the view left them (None after a
-    cancel); `may_enrol` None has it checked."""
-    back = _back_url(url_for(".session", session_id=session.id))
+    Called after the commit, with ids and values the view noted before it: the widget shows
+    the seats as they are now, after this request and any other that committed before it."""
+    back = _back_url(url_for(".session", session_id=session_id))
     if is_partial():
-        offer = enrolment_service.offer_after_change(current_user, session, enrolment, position,
+        offer = enrolment_service.offer_after_change(user_id, session_id, position,
                                                      may_enrol=may_enrol)
         return render_template(
             "trainings/_enrol_response.html",
@@ -242,9 +202,9 @@ def _widget_response(session: TrainingSession, message: str, category: str = "su
 def enrol(session_id: int):
     session = _load_visible_session(session_id)
     _refuse_forged_identity()
+    user_id = current_user.id
     enrolment = enrolment_service.enrol(current_user, session)
     position = enrolment_service.waitlist_position(enrolment)
-    commit_keeping_loaded()
     if position is None:
         message = _("Sie sind für „%(title)s“ angemeldet.", title=session.title)
     else:
@@ -252,8 +212,9 @@ def enrol(session_id: int):
             "Der Termin „%(title)s“ ist ausgebucht. Sie stehen auf der Warteliste auf Platz %(n)s.",
             title=session.title, n=position,
         )
+    db.session.commit()
     # The service enrolled her, so the series is open to her organisation.
-    return _widget_response(session, message, enrolment=enrolment, position=position,
+    return _widget_response(session_id, message, user_id=user_id, position=position,
                             may_enrol=True)
 
 
@@ -262,18 +223,21 @@ def enrol(session_id: int):
 def cancel(session_id: int):
     session = _load_visible_session(session_id)
     _refuse_forged_identity()
+    user_id = current_user.id
     enrolment = enrolment_service.live_enrolment(current_user, session)
     if enrolment is None:
         raise Conflict(_("Sie sind für diesen Termin nicht angemeldet."))
+    may_enrol = access.can_enrol(current_user, session.series)
     was_waiting = enrolment.state == EnrolmentState.WAITLISTED
     enrolment_service.cancel(enrolment, actor=current_user)
-    commit_keeping_loaded()
     if was_waiting:
         message = _("Sie stehen nicht mehr auf der Warteliste für „%(title)s“.",
                     title=session.title)
     else:
         message = _("Sie haben sich von „%(title)s“ abgemeldet.", title=session.title)
-    return _widget_response(session, message, "info", enrolment=None, position=None)
+    db.session.commit()
+    return _widget_response(session_id, message, "info", user_id=user_id, position=None,
+                            may_enrol=may_enrol)
 
 
 # --- Calendar file -------------------------------------------------------------------------
@@ -361,9 +325,7 @@ def roster(session_id: int):
 @login_required
 def roster_add(session_id: int):
     session = _load_session_to_run(session_id)
-    raw = (request.form.get("user_id") or "").strip()
-    # At most nine digits: a larger number is no id the database can hold (PostgreSQL errors).
-    person = db.session.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    person = trainings_service.person_by_id(request.form.get("user_id"))
     if person is None or not access.can_enrol(person, session.series):
         # Unknown ids and people of organisations the series is not open to get the same
         # answer, so the form cannot be used to probe for accounts.
@@ -387,8 +349,8 @@ def roster_add(session_id: int):
 @login_required
 def roster_remove(session_id: int, enrolment_id: int):
     session = _load_session_to_run(session_id)
-    enrolment = db.session.get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.session_id != session.id:
+    enrolment = trainings_service.enrolment_of_session(session, enrolment_id)
+    if enrolment is None:
         abort(404)
     name = enrolment.user.full_name
     promoted = enrolment_service.cancel(enrolment, actor=current_user)
