@@ -9,12 +9,15 @@ WORKERS ?= 2
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app tracker
 VENDOR := static/vendor
+# The browser tests drive the machine's Chromium (no browser download); tests/browser reads it.
+CHROMIUM ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
+export CHROMIUM
 
-.PHONY: run test setup assets translations db demo lint bench clean help
+.PHONY: run test setup assets translations db demo lint bench clean help browser-check
 
 help:
 	@echo "make run    - set up, migrate, load demo data if empty, serve on http://$(HOST):$(PORT)"
-	@echo "make test   - set up and run the whole test suite"
+	@echo "make test   - set up and run the whole test suite (browser and slow tests included)"
 	@echo "make bench  - speed and scale measurements (see bench/README.md)"
 
 $(BIN)/activate:
@@ -57,8 +60,17 @@ run: db
 	@echo "tracker runs on http://$(HOST):$(PORT) (Ctrl+C stops it)"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - 'wsgi:app'
 
+# Before any set-up: without Chromium, say in one line what to install (unless the browser
+# tests are deselected) instead of ending in one error per browser test.
+BROWSER_HINT = Browser tests need Chromium ($(CHROMIUM) is missing): run \
+`sudo apt-get install chromium fonts-dejavu-core` (or `sudo bash .ci/run`), \
+or `make test PYTEST_ARGS='-m "not browser"'` to skip them
+browser-check:
+	$(if $(or $(findstring not browser,$(PYTEST_ARGS)),$(shell command -v '$(CHROMIUM)' 2>/dev/null)),,$(error $(BROWSER_HINT)))
+	@:
+
 # pytest exits 5 when it collected no test: that is a failure, not a pass.
-test: setup
+test: browser-check setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no test: failing"; exit 1; fi; exit $$rc
 
