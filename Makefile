@@ -57,7 +57,9 @@ db: setup
 
 run: db
 	@$(FLASK) demo-logins
-	@echo "tracker runs on http://$(HOST):$(PORT) (Ctrl+C stops it)"
+	@echo "tracker runs on http://$(HOST):$(PORT) with its background worker (Ctrl+C stops both)"
+	@$(FLASK) worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - 'wsgi:app'
 
 # Before any set-up: without Chromium, say in one line what to install (unless the browser

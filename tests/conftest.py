@@ -9,7 +9,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+
+# The background queue of the tests is a file of their own (tracker/tasks.py reads it when
+# first imported); nobody consumes it unless a test starts a worker on it.
+os.environ.setdefault("QUEUE_FILE", os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"tracker-test-queue-{uuid.uuid4().hex[:10]}.db"))
+os.environ.pop("REDIS_URL", None)
+
+from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

@@ -29,7 +29,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
     # An unknown one-time link is unknown to everybody.
     ("password.reset", "GET"):                     (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     ("password.reset", "POST"):                    (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ("password.forgot", "GET"):                    (OK,    OK,        OK,        OK,        OK,        OK,        OK),
+    ("password.forgot", "POST"):                   (OK,    OK,        OK,        OK,        OK,        OK,        OK),
     # Everybody's own things
+    ("my.reminders", "POST"):                      (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("my.index", "GET"):                           (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.index", "GET"):                      (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.export_my_data", "GET"):             (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
@@ -65,6 +68,9 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("admin.index", "GET"):                        (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
     # HR leads read the entries about their own organisation.
     ("admin.audit_log", "GET"):                    (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
+    # The outbox holds everybody's mail: admins only.
+    ("admin.outbox", "GET"):                       (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
+    ("admin.outbox_mail", "GET"):                  (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
     ("admin.organisation_list", "GET"):            (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
     ("admin.organisation_new", "GET"):             (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),
     ("admin.organisation_new", "POST"):            (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        FORBIDDEN, FORBIDDEN),

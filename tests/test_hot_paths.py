@@ -127,10 +127,11 @@ def _enrol_counting_statements(client, db, session) -> list[str]:
 
 
 def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
-    """11 statements whatever the data set: the session comes with its series in one
-    statement, its partners are not loaded, and after the commit (which expires what the
-    request loaded) one statement reads the session with its series, the waiting list's
-    length and the person's enrolment for the answer."""
+    """12 statements whatever the data set: the session comes with its series in one
+    statement, its partners are not loaded, the confirmation mail is one INSERT into the
+    outbox, and after the commit (which expires what the request loaded) one statement reads
+    the session with its series, the waiting list's length and the person's enrolment for the
+    answer."""
     session = factories.session(capacity=5)
     user = factories.user(session.series.owner_organisation)
     auth.login(user)
@@ -140,7 +141,8 @@ def test_an_enrolment_takes_a_fixed_number_of_statements(client, auth, db):
     # The view's load, the service's locked refresh, and the read for the answer.
     assert len(selects_of_the_session) == 3
     assert not [s for s in statements if "series_open_to" in s and "organisation.name" in s]
-    assert len(statements) <= 11
+    assert len([s for s in statements if s.startswith("INSERT INTO outbox_mail")]) == 1
+    assert len(statements) <= 12
 
 
 def test_a_partners_enrolment_asks_the_link_table_once(client, auth, db):

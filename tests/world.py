@@ -18,6 +18,7 @@ from tracker.models import (
     AttendanceMark,
     AttendanceStatus,
     Organisation,
+    OutboxMail,
     Role,
     TrainingSeries,
     TrainingSession,
@@ -40,6 +41,7 @@ class World:
     session_b: TrainingSession
     enrolment_a: int
     enrolment_b: int
+    mail_id: int
     extra: dict[str, int] = field(default_factory=dict)
 
     def url_values(self, rule: Rule, *, of: str = "a") -> dict[str, object]:
@@ -52,6 +54,7 @@ class World:
             "series_id": (self.series_a if own else self.series_b).id,
             "session_id": (self.session_a if own else self.session_b).id,
             "enrolment_id": self.enrolment_a if own else self.enrolment_b,
+            "mail_id": self.mail_id,
             "token": "ein-unbekannter-link",
             "filename": "css/app.css",
         }
@@ -92,11 +95,15 @@ def build() -> World:
     db.session.add(AttendanceChange(enrolment=enrolment_a, old_status=None,
                                     new_status=AttendanceStatus.EXCUSED,
                                     changed_by=users["hr_staff_a"]))
+    mail = OutboxMail(kind="enrolled", user_id=users["employee_a"].id,
+                      to_address=users["employee_a"].email, subject="Anmeldung bestätigt",
+                      body_text="Guten Tag", body_html="<p>Guten Tag</p>")
+    db.session.add(mail)
     db.session.commit()
     return World(
         org_a=org_a, org_b=org_b, users=users, series_a=series_a, session_a=session_a,
         upcoming_a=upcoming_a, series_b=series_b, session_b=session_b,
-        enrolment_a=enrolment_a.id, enrolment_b=enrolment_b.id,
+        enrolment_a=enrolment_a.id, enrolment_b=enrolment_b.id, mail_id=mail.id,
     )
 
 

@@ -30,16 +30,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.check()
 
     from tracker import cli, database, errors, i18n, security
+    from tracker.services import mail as mail_service
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from tracker.extensions import csrf, db, htmx, limiter, login_manager, migrate
+    from tracker.extensions import csrf, db, htmx, limiter, login_manager, mail, migrate
 
     db.init_app(app)
     database.init_app(app)  # first before_request: flags writing requests
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    mail.init_app(app)
+    mail_service.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)

@@ -55,8 +55,34 @@ def create_admin_command(email, first_name, last_name, organisation_name, passwo
     click.echo(f"Administrator {email} created.")
 
 
+@click.command("worker")
+@click.option("--threads", default=2, show_default=True, help="Tasks run side by side.")
+def worker_command(threads: int) -> None:
+    """Run the background worker (huey): mail delivery, reminders, retention."""
+    from flask.cli import ScriptInfo
+
+    from tracker import tasks
+
+    tasks.bind(click.get_current_context().ensure_object(ScriptInfo).load_app())
+    consumer = tasks.huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
+                                          check_worker_health=True)
+    consumer.run()
+
+
+@click.command("send-mail")
+def send_mail_command() -> None:
+    """Deliver what is due in the outbox now, in this process (for operators and cron)."""
+    from tracker.services import mail
+
+    total = 0
+    while (sent := mail.deliver_due()) == mail.BATCH:
+        total += sent
+    click.echo(f"{total + sent} mails delivered.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (demo_data_command, demo_logins_command, create_admin_command):
+    for command in (demo_data_command, demo_logins_command, create_admin_command,
+                    worker_command, send_mail_command):
         app.cli.add_command(command)
 
     from tracker.exports.cli import export_group

@@ -83,8 +83,34 @@ class Config:
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 5 minutes")
+        # "Passwort vergessen" per address (Flask-Limiter); per account, a few links an hour.
+        self.PASSWORD_RESET_RATE_LIMIT = os.environ.get(
+            "PASSWORD_RESET_RATE_LIMIT", "10 per 15 minutes")
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SQLALCHEMY_RECORD_QUERIES = False
+        # Mail, with Flask-Mailman's names. Without MAIL_SERVER mails stay in the outbox,
+        # marked "nicht versendet (kein Mailserver)", for an admin to read in Postausgang.
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+        # Always SMTP, tests included: they talk to a real SMTP server on loopback.
+        self.MAIL_BACKEND = "smtp"
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Gemeinsame Fortbildungen <fortbildung@example.org>"
+        )
+        # A server that hangs costs the worker this many seconds per attempt, never more.
+        self.MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "20"))
+        # Named in every mail's footer and as the calendar entry's organiser.
+        self.MAIL_NETWORK_NAME = os.environ.get(
+            "MAIL_NETWORK_NAME", "Fortbildungsverbund der Partnerverwaltungen"
+        )
+        # Retries with growing back-off; after this many hours a mail is given up as failed.
+        self.MAIL_GIVE_UP_HOURS = float(os.environ.get("MAIL_GIVE_UP_HOURS", "24"))
+        # The background queue (huey): Redis when REDIS_URL is set, else a SQLite file.
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
         self.ACCESSIBILITY_CONTACT = os.environ.get(
             "ACCESSIBILITY_CONTACT", "barrierefreiheit@example.org"
         )

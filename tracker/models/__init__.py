@@ -6,6 +6,7 @@ from tracker.models.base import utcnow
 from tracker.models.enrolment import CancelReason, Enrolment, EnrolmentState
 from tracker.models.login import FailedLogin
 from tracker.models.organisation import Organisation
+from tracker.models.outbox import MailState, OutboxMail
 from tracker.models.series import (
     TrainingSeries,
     TrainingSession,
@@ -23,7 +24,9 @@ __all__ = [
     "CancelReason",
     "Enrolment",
     "EnrolmentState",
+    "MailState",
     "Organisation",
+    "OutboxMail",
     "PasswordResetToken",
     "Role",
     "TrainingSeries",

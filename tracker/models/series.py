@@ -57,6 +57,8 @@ class TrainingSeries(db.Model):
     # The organisation that runs the series; its HR manages it and marks attendance.
     owner_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Days before a session its people get a reminder by mail; 0 sends none.
+    reminder_days: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     owner_organisation: Mapped[Organisation] = relationship()
@@ -102,6 +104,9 @@ class TrainingSession(db.Model):
     # Attendance closed ("abgeschlossen"): afterwards only an HR lead or admin changes marks.
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # Raised whenever time or place change: calendar programs replace an entry only when a
+    # newer SEQUENCE arrives with the same UID.
+    ics_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     series: Mapped[TrainingSeries] = relationship(back_populates="sessions")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from tracker.extensions import db
@@ -50,6 +50,10 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     # Changed by logout, password change and deactivation: a copied cookie stops working.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    # The language the person chose ("de", "en"); mails are written in it. None: German.
+    locale: Mapped[str | None] = mapped_column(String(5))
+    # Reminders before a session can be turned off; confirmations and changes always go.
+    wants_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     anonymised_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -100,3 +100,14 @@ def create_user(
 def deactivate_user(user: User) -> None:
     user.active = False
     rotate_session_token(user)
+
+
+def set_locale(user: User, lang: str) -> None:
+    """The language of the person's mails."""
+    if user.locale != lang:
+        user.locale = lang
+
+
+def set_reminders(user: User, wanted: bool) -> None:
+    """Reminders before a session can be turned off; every other mail still goes."""
+    user.wants_reminders = bool(wanted)

@@ -31,7 +31,7 @@ from tracker.models import (
     User,
     utcnow,
 )
-from tracker.services import Conflict, NotAllowed, ServiceError, access
+from tracker.services import Conflict, NotAllowed, ServiceError, access, notify
 from tracker.services.collation import german
 
 LIVE_STATES = (EnrolmentState.ENROLLED, EnrolmentState.WAITLISTED)
@@ -212,6 +212,7 @@ def enrol(user: User, session: TrainingSession, *, actor: User | None = None) ->
         raise Conflict(_("Sie sind für diesen Termin bereits angemeldet.")) from exc
     finally:
         _refresh_counters(session)
+    notify.enrolled(enrolment, position=waitlist_position(enrolment))
     return enrolment
 
 
@@ -295,6 +296,9 @@ def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
     db.session.flush()
     db.session.refresh(enrolment)
     _refresh_counters(session)
+    notify.cancelled(enrolment, by_staff=by_staff, held_seat=was_enrolled)
+    if promoted is not None:
+        notify.promoted(promoted)
     return promoted
 
 
@@ -351,6 +355,8 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
         )
     db.session.flush()
     _refresh_counters(session)
+    for person in promoted:
+        notify.promoted(person)
     return promoted
 
 
@@ -365,6 +371,11 @@ def cancel_session(session: TrainingSession, *, actor: User) -> None:
     if session.starts_at <= utcnow():
         raise ServiceError(_("Ein Termin, der bereits begonnen hat, kann nicht abgesagt werden."))
     now = utcnow()
+    # Everyone is told in this transaction, composed before their enrolments change.
+    notify.session_cancelled(session, [
+        (e, e.state == EnrolmentState.ENROLLED)
+        for e in notify.live_enrolments_with_people(session.id)
+    ])
     db.session.execute(
         update(Enrolment)
         .where(Enrolment.session_id == session.id, Enrolment.state.in_(LIVE_STATES))

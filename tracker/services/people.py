@@ -13,9 +13,10 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, delete, func, or_, select, update
 
 from tracker.extensions import db
-from tracker.models import Organisation, PasswordResetToken, Role, User, utcnow
-from tracker.services import Conflict, NotAllowed, ServiceError, access, accounts, audit
+from tracker.models import Organisation, OutboxMail, PasswordResetToken, Role, User, utcnow
+from tracker.services import Conflict, NotAllowed, ServiceError, access, accounts, audit, notify
 from tracker.services.collation import german
+from tracker.services.mail import link
 
 RESET_LINK_HOURS = 72
 
@@ -186,19 +187,60 @@ def issue_reset_link(target: User, *, actor: User) -> tuple[str, PasswordResetTo
         raise NotAllowed(_("Sie dürfen diese Person nicht bearbeiten."))
     if not target.active or target.anonymised_at is not None:
         raise ServiceError(_("Für eine deaktivierte Person kann kein Link erstellt werden."))
+    return _new_token(target, created_by=actor)
+
+
+def _new_token(target: User, *, created_by: User) -> tuple[str, PasswordResetToken]:
     db.session.execute(delete(PasswordResetToken).where(
         PasswordResetToken.user_id == target.id, PasswordResetToken.used_at.is_(None)))
     secret = secrets.token_urlsafe(32)
     token = f"{secret}.{_link_signature(secret, target)}"
-    hours = current_app.config.get("PASSWORD_RESET_HOURS", RESET_LINK_HOURS)
-    row = PasswordResetToken(user_id=target.id, token_hash=_hash(secret), created_by_id=actor.id,
-                             expires_at=utcnow() + timedelta(hours=hours))
+    row = PasswordResetToken(user_id=target.id, token_hash=_hash(secret),
+                             created_by_id=created_by.id,
+                             expires_at=utcnow() + timedelta(hours=_link_hours()))
     db.session.add(row)
     db.session.flush()
-    audit.record(actor, "user.reset_link", "user", target.id,
+    audit.record(created_by, "user.reset_link", "user", target.id,
                  organisation_id=target.organisation_id,
                  details={"expires_at": row.expires_at})
     return token, row
+
+
+RESET_REQUESTS_PER_HOUR = 3
+
+
+def _link_hours() -> int:
+    return current_app.config.get("PASSWORD_RESET_HOURS", RESET_LINK_HOURS)
+
+
+def invite(target: User, *, actor: User) -> str:
+    """Mail a new person a one-time link to set her password; returns the link, which the
+    HR lead sees only as a fallback (for someone without mail, say)."""
+    token, _row = issue_reset_link(target, actor=actor)
+    url = link("password.reset", token=token)
+    notify.password_link(target, url, invitation=True, hours=_link_hours())
+    return url
+
+
+def request_reset(email: str) -> None:
+    """"Passwort vergessen": mail a one-time link if an active account has this address.
+    Unknown addresses change nothing, and the caller answers the same for both."""
+    address = (email or "").strip().lower()
+    if not address or len(address) > 254:
+        return
+    person = db.session.scalar(select(User).where(User.email == address))
+    if person is None or not person.active or person.anonymised_at is not None:
+        return
+    # No mail bombing: a few links an hour per account, counted in the outbox every worker
+    # and server shares.
+    recent = db.session.scalar(select(func.count(OutboxMail.id)).where(
+        OutboxMail.user_id == person.id, OutboxMail.kind == "password_reset",
+        OutboxMail.created_at > utcnow() - timedelta(hours=1)))
+    if recent >= RESET_REQUESTS_PER_HOUR:
+        return
+    token, _row = _new_token(person, created_by=person)
+    notify.password_link(person, link("password.reset", token=token), invitation=False,
+                         hours=_link_hours())
 
 
 def find_reset_token(token: str) -> PasswordResetToken | None:

@@ -27,7 +27,7 @@ from tracker.models import (
     User,
     utcnow,
 )
-from tracker.services import NotAllowed, ServiceError, access, audit, enrolment
+from tracker.services import NotAllowed, ServiceError, access, audit, enrolment, notify
 from tracker.timeutil import from_local, to_local
 
 MAX_CAPACITY = 10000
@@ -237,6 +237,10 @@ def create_session(series: TrainingSeries, data: SessionData, *, actor: User) ->
     return session
 
 
+# What people have in their calendars: a change of these is mailed to everyone concerned.
+CALENDAR_FIELDS = {"starts_at", "ends_at", "location", "online_url"}
+
+
 def update_session(session: TrainingSession, data: SessionData, *, actor: User) -> list[Enrolment]:
     """Change a session; a new capacity goes through the enrolment rules (promotions)."""
     if not access.can_manage_series(actor, session.series):
@@ -251,9 +255,14 @@ def update_session(session: TrainingSession, data: SessionData, *, actor: User) 
     if details:
         for key, value in fields.items():
             setattr(session, key, value)
+        if details.keys() & CALENDAR_FIELDS:
+            # Calendars replace the entry only for a higher SEQUENCE with the same UID.
+            session.ics_sequence = (session.ics_sequence or 0) + 1
         db.session.flush()
         audit.record(actor, "session.update", "session", session.id,
                      organisation_id=session.series.owner_organisation_id, details=details)
+        if details.keys() & CALENDAR_FIELDS:
+            notify.session_changed(session)
     promoted: list[Enrolment] = []
     if new_capacity != old_capacity:
         promoted = enrolment.change_capacity(session, new_capacity, actor=actor)

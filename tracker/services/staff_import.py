@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker.extensions import db
 from tracker.models import Organisation, Role, User
-from tracker.services import Conflict, ServiceError, accounts, audit
+from tracker.services import Conflict, ServiceError, accounts, audit, people
 
 MAX_ROWS = 5000
 # What an .xlsx may unpack to, by the sizes its zip declares (zipfile never unpacks more than
@@ -435,6 +435,7 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
             "übernommen; bitte korrigieren Sie die Datei und laden Sie sie erneut hoch.",
             lines=", ".join(lines[:30])))
     orgs = {o.id: o for o in db.session.scalars(select(Organisation))}
+    created: list[User] = []
     try:
         for row in rows:
             org = orgs[row.organisation_id]
@@ -446,6 +447,7 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
                              details={"email": user.email, "first_name": user.first_name,
                                       "last_name": user.last_name, "role": user.role,
                                       "via": "import"})
+                created.append(user)
             elif row.status == CHANGED:
                 user = db.session.get(User, row.user_id)
                 user.first_name, user.last_name = row.first_name, row.last_name
@@ -461,6 +463,9 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
     except IntegrityError as exc:
         raise Conflict(_("Während des Imports wurden dieselben Personen anderweitig angelegt. "
                          "Es wurde nichts übernommen; bitte laden Sie die Datei erneut hoch.")) from exc
+    # Every new person is invited by mail, in the same transaction as her account.
+    for user in created:
+        people.invite(user, actor=actor)
     audit.record(actor, "import.apply", "import", None,
                  organisation_id=None if actor.is_admin else actor.organisation_id,
                  details={"file": upload.filename[:200], "sha256": upload.sha256, **summary})

@@ -30,7 +30,9 @@ from tracker.extensions import db, login_manager
 from tracker.i18n import format_date, format_datetime
 from tracker.models import (
     AuditEntry,
+    MailState,
     Organisation,
+    OutboxMail,
     Role,
     TrainingSeries,
     TrainingSession,
@@ -49,6 +51,7 @@ from tracker.services import (
     series_admin,
     staff_import,
 )
+from tracker.services import mail as mail_service
 from tracker.timeutil import from_local, to_local
 from tracker.views.admin_forms import (
     CopySeriesForm,
@@ -117,6 +120,9 @@ def index():
         ("admin.import_upload", _("Personalliste importieren"),
          _("Personen aus einer Excel- oder CSV-Datei übernehmen, mit Vorschau."), False),
         ("admin.audit_log", _("Protokoll"), _("Wer hat wann was geändert?"), False),
+        ("admin.outbox", _("Postausgang"),
+         _("Welche E-Mails wann an wen gingen, und welche nicht zugestellt werden konnten."),
+         True),
     ]
     cards = [
         (endpoint, title, text) for endpoint, title, text, admin_only in cards
@@ -604,12 +610,14 @@ def person_new():
     if form.validate_on_submit():
         try:
             person = people.create_person(actor=current_user, **_person_values(form))
+            people.invite(person, actor=current_user)
         except ServiceError as exc:
             status = _field_error(form.email if exc.status_code == 409 else form.role, exc)
         else:
             db.session.commit()
-            flash(_("%(name)s wurde angelegt. Erstellen Sie einen Link, mit dem die Person ihr "
-                    "Passwort setzt.", name=person.full_name), "success")
+            flash(_("%(name)s wurde angelegt und per E-Mail eingeladen, ein Passwort zu setzen. "
+                    "Kommt die E-Mail nicht an, erstellen Sie unten einen Link.",
+                    name=person.full_name), "success")
             return redirect(url_for("admin.person_edit", user_id=person.id), code=303)
     elif form.errors:
         status = 422
@@ -724,6 +732,28 @@ def audit_log():
         details=audit.readable_details(pagination.items),
         organisations={o.id: o for o in shown},
     ), (422 if errors else 200)
+
+
+# --- Postausgang (admins): every mail, its state and why it failed ---------------------------
+
+
+@bp.get("/postausgang")
+def outbox():
+    _admin_only()
+    state = request.args.get("state") or None
+    if state is not None and state not in {s.value for s in MailState}:
+        abort(404)
+    pagination = db.paginate(mail_service.outbox_entries(state=state), page=_page(),
+                             per_page=50, error_out=False)
+    return render_template("admin/outbox.html", pagination=pagination, state=state,
+                           states=list(MailState), counts=mail_service.outbox_counts())
+
+
+@bp.get("/postausgang/<int:mail_id>")
+def outbox_mail(mail_id: int):
+    _admin_only()
+    row = db.get_or_404(OutboxMail, mail_id)
+    return render_template("admin/outbox_mail.html", mail=row)
 
 
 # --- Bulk import of staff lists --------------------------------------------------------------

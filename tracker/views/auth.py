@@ -117,5 +117,9 @@ def set_language():
     lang = request.form.get("lang", "")
     if lang in current_app.config["LANGUAGES"]:
         choose_language(lang)
+        if current_user.is_authenticated:
+            # Mails follow the language the person reads tracker in.
+            accounts.set_locale(current_user, lang)
+            db.session.commit()
     target = safe_next_url(request.form.get("next")) or url_for("main.index")
     return redirect(target, code=303)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.database import write_transactions
 from tracker.extensions import db
+from tracker.services import accounts
 from tracker.services import enrolment as enrolment_service
 from tracker.services import trainings as trainings_service
 
@@ -34,6 +36,18 @@ def index():
     if mine.promotions:
         _mark_seen(current_user.id, [e.id for e in mine.promotions])
     return html
+
+
+@bp.post("/erinnerungen")
+@login_required
+def reminders():
+    wanted = request.form.get("reminders") == "1"
+    accounts.set_reminders(current_user, wanted)
+    db.session.commit()
+    flash(_("Sie erhalten wieder Erinnerungen vor Ihren Terminen.") if wanted
+          else _("Sie erhalten keine Erinnerungen mehr; Bestätigungen und Änderungen "
+                 "schicken wir weiterhin."), "success")
+    return redirect(url_for(".index"), code=303)
 
 
 def _export_url() -> str | None:

@@ -19,11 +19,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from icalendar import Calendar, Event
 
 from tracker.extensions import db
 from tracker.models import EnrolmentState, TrainingSession, utcnow
 from tracker.services import Conflict, NotAllowed, ServiceError, access
+from tracker.services import calendar as calendar_service
 from tracker.services import enrolment as enrolment_service
 from tracker.services import trainings as trainings_service
 from tracker.timeutil import local_day_bounds, to_local
@@ -247,37 +247,11 @@ def cancel(session_id: int):
 @login_required
 def calendar(session_id: int):
     session = _load_visible_session(session_id)
-    start, end = to_local(session.starts_at), to_local(session.ends_at)
-    cal = Calendar()
-    cal.add("prodid", "-//tracker//Gemeinsame Fortbildungen//DE")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    event = Event()
-    event.add("uid", f"termin-{session.id}@{request.host.split(':')[0]}")
-    event.add("dtstamp", to_local(utcnow()))
-    event.add("dtstart", start)
-    event.add("dtend", end)
-    event.add("summary", f"{session.series.title}: {session.title}")
-    details = [session.description or session.series.description]
-    if session.trainer:
-        details.append(_("Referent/in: %(name)s", name=session.trainer))
-    if session.online_url:
-        details.append(_("Online: %(url)s", url=session.online_url))
-    event.add("description", "\n\n".join(d for d in details if d))
-    if session.location:
-        event.add("location", session.location)
-    event.add("url", url_for(".session", session_id=session.id, _external=True))
-    event.add("status", "CANCELLED" if session.is_cancelled else "CONFIRMED")
-    cal.add_component(event)
-    # Outlook needs the VTIMEZONE; a few years around the session keep it short.
-    cal.add_missing_timezones(
-        first_date=date(start.year - 1, 1, 1), last_date=date(start.year + 2, 1, 1)
-    )
-    response = make_response(cal.to_ical())
+    link = url_for(".session", session_id=session.id, _external=True)
+    response = make_response(calendar_service.session_download(session, link))
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="termin-{session.id}-{start:%Y-%m-%d}.ics"'
+        f'attachment; filename="termin-{session.id}-{to_local(session.starts_at):%Y-%m-%d}.ics"'
     )
     return response
 
