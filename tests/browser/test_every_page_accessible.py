@@ -20,11 +20,21 @@ def pages(live_server, scene) -> list[tuple[str, str]]:
     from flask import current_app
 
     from tracker.extensions import db
-    from tracker.models import Enrolment, Organisation, TrainingSession, User
+    from tracker.models import Enrolment, Organisation, OutboxMail, TrainingSession, User
 
     with live_server.app_context():
         session = db.session.get(TrainingSession, scene.running["js"])
+        mail_id = db.session.scalar(select(OutboxMail.id).order_by(OutboxMail.id))
+        if mail_id is None:
+            mail = OutboxMail(kind="enrolled", to_address="beschaeftigte@stadt-dessau.example",
+                              subject="Anmeldung bestätigt: Vielfaltsmontag",
+                              body_text="Guten Tag,\n\nSie sind angemeldet.",
+                              body_html="<p>Guten Tag,</p>")
+            db.session.add(mail)
+            db.session.commit()
+            mail_id = mail.id
         ids = {
+            "mail_id": mail_id,
             "org_id": db.session.scalar(select(Organisation.id).order_by(Organisation.id)),
             "user_id": db.session.scalar(
                 select(User.id).where(User.email == "beschaeftigte@stadt-dessau.example")),
