@@ -15,7 +15,7 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.mailserver import HangingServer, SmtpServer, part
+from tests.mailserver import HangingServer, SmtpServer, free_port, part
 from tracker.models import MailState, OutboxMail, Role, utcnow
 from tracker.services import enrolment as enrolment_service
 from tracker.services import mail, notify
@@ -94,7 +94,7 @@ def test_the_first_in_line_is_told_of_her_promotion(app, client, auth, db, smtp)
     org = session.series.owner_organisation
     first, second = factories.user(org, email="first@example.org"), factories.user(
         org, email="second@example.org")
-    enrolment_service.enrol(first, session)
+    seat = enrolment_service.enrol(first, session)
     waiting = enrolment_service.enrol(second, session)
     db.session.commit()
     assert waiting.state == "waitlisted"
@@ -105,8 +105,7 @@ def test_the_first_in_line_is_told_of_her_promotion(app, client, auth, db, smtp)
     assert part(wait_mail, "text/calendar") is None  # no seat, no calendar entry yet
 
     staff = factories.user(org, Role.HR_STAFF)
-    enrolment_service.cancel(db.session.get(type(waiting), first.id and waiting.id - 1),
-                             actor=staff)
+    enrolment_service.cancel(seat, actor=staff)
     db.session.commit()
     mail.deliver_due()
     promoted = [m for m in smtp.to("second@example.org") if "Platz erhalten" in m["Subject"]]
@@ -217,7 +216,7 @@ def test_an_unreachable_or_hanging_server_costs_a_bounded_wait(app, db):
     person = factories.user(session.series.owner_organisation)
     enrolment_service.enrol(person, session)
     db.session.commit()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=factories_free_port(), MAIL_TIMEOUT=1)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_TIMEOUT=1)
     assert mail.deliver_due() == 0
     [row] = outbox(db)
     assert row.state == MailState.PENDING and "refused" in row.last_error.lower()
@@ -230,12 +229,6 @@ def test_an_unreachable_or_hanging_server_costs_a_bounded_wait(app, db):
     [row] = outbox(db)
     assert row.state == MailState.PENDING and row.attempts == 2
     assert "timed out" in row.last_error.lower() or "timeout" in row.last_error.lower()
-
-
-def factories_free_port() -> int:
-    from tests.mailserver import free_port
-
-    return free_port()
 
 
 def test_without_a_mail_server_mails_wait_for_admins_to_read(app, db):
