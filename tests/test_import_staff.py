@@ -5,18 +5,19 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests import factories
-from tracker.models import AuditEntry, Role, User
+from tracker.models import AuditEntry, JobKind, Role, StoredJob, User, utcnow
 
 
-@pytest.fixture
-def app_settings(tmp_path):
-    return {"IMPORT_DIR": str(tmp_path / "imports")}
+def _previews(db) -> int:
+    return db.session.scalar(select(func.count()).select_from(StoredJob)
+                             .where(StoredJob.kind == JobKind.IMPORT_PREVIEW))
 
 
 @pytest.fixture
@@ -219,7 +220,7 @@ def test_hr_lead_preview_answers_an_address_of_another_organisation_like_a_free_
         (b"old excel", "liste.xls", "Das alte Excel-Format .xls wird nicht unterstützt"),
     ],
 )
-def test_bad_files_are_refused_in_german_and_nothing_is_kept(client, db, admin, city, data, filename, message, tmp_path):
+def test_bad_files_are_refused_in_german_and_nothing_is_kept(client, db, admin, city, data, filename, message):
     before = _people(db)
     response = _upload(client, data, filename)
     assert response.status_code == 422
@@ -227,7 +228,7 @@ def test_bad_files_are_refused_in_german_and_nothing_is_kept(client, db, admin, 
     assert _people(db) == before
     with client.session_transaction() as s:
         assert "staff_import" not in s
-    assert list((tmp_path / "imports").glob("*.json")) == [] if (tmp_path / "imports").exists() else True
+    assert _previews(db) == 0
 
 
 def test_an_empty_xlsx_and_one_without_the_columns_are_refused(client, db, admin):
@@ -364,13 +365,13 @@ def test_preview_token_of_another_session_or_a_forged_one_is_refused(app, client
     assert _people(db) == before
 
 
-def test_discarding_a_preview_removes_the_stored_rows(client, db, admin, city, tmp_path):
+def test_discarding_a_preview_removes_the_stored_rows(client, db, admin, city):
     _upload(client, _csv())
-    assert len(list((tmp_path / "imports").glob("*.json"))) == 1
+    assert _previews(db) == 1
     with client.session_transaction() as s:
         token = s["staff_import"]
     assert client.post("/verwaltung/import/verwerfen", data={"token": token}).status_code == 303
-    assert list((tmp_path / "imports").glob("*.json")) == []
+    assert _previews(db) == 0
     assert client.get("/verwaltung/import/vorschau").status_code == 303
 
 
@@ -509,3 +510,38 @@ def test_characters_xml_forbids_are_dropped_from_imported_names(client, db, admi
     assert _confirm(client).status_code == 303
     person = db.session.scalar(select(User).where(User.email == "jo.weiss@stadt.example"))
     assert (person.last_name, person.first_name) == ("Weiß", "Jo")
+
+
+def test_a_preview_made_on_one_app_server_is_confirmed_on_another(client, db, admin, city, uba,
+                                                                 migrated):
+    """The parsed rows wait in the database, not on the disk of the server that took the
+    upload: a second app (another gunicorn host) confirms them."""
+    from tests.conftest import make_app
+
+    _upload(client, _csv())
+    with client.session_transaction() as s:
+        token = s["staff_import"]
+    cookie = client.get_cookie("tracker_session")
+    before = _people(db)
+    other_server = make_app(migrated)
+    with other_server.app_context():
+        other = other_server.test_client()
+        other.set_cookie(cookie.key, cookie.value, domain=cookie.domain)
+        assert "j.mueller@stadt.example" in other.get("/verwaltung/import/vorschau").get_data(
+            as_text=True)
+        answer = other.post("/verwaltung/import/uebernehmen", data={"token": token})
+        assert answer.status_code == 303, answer.get_data(as_text=True)[-3000:]
+    db.session.rollback()
+    assert _people(db) > before
+    assert _previews(db) == 0
+
+
+def test_an_expired_preview_is_refused_and_nothing_is_imported(client, db, admin, city):
+    _upload(client, _csv())
+    db.session.execute(update(StoredJob).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    before = _people(db)
+    answer = _confirm(client)
+    assert answer.status_code == 409
+    assert "abgelaufen" in answer.get_data(as_text=True)
+    assert _people(db) == before

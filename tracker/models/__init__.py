@@ -4,6 +4,7 @@ from tracker.models.attendance import AttendanceChange, AttendanceMark, Attendan
 from tracker.models.audit import AuditEntry, PasswordResetToken
 from tracker.models.base import utcnow
 from tracker.models.enrolment import CancelReason, Enrolment, EnrolmentState
+from tracker.models.job import JobKind, JobState, StoredJob
 from tracker.models.login import FailedLogin
 from tracker.models.organisation import Organisation
 from tracker.models.outbox import MailState, OutboxMail
@@ -20,6 +21,8 @@ __all__ = [
     "AttendanceMark",
     "AttendanceStatus",
     "FailedLogin",
+    "JobKind",
+    "JobState",
     "AuditEntry",
     "CancelReason",
     "Enrolment",
@@ -29,6 +32,7 @@ __all__ = [
     "OutboxMail",
     "PasswordResetToken",
     "Role",
+    "StoredJob",
     "TrainingSeries",
     "TrainingSession",
     "User",

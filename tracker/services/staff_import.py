@@ -5,11 +5,10 @@ message); `classify` compares each row with the database (neu / geändert / unve
 Fehler, with the reason); `apply` writes every row or nothing. People are matched by e-mail,
 case-insensitively, so importing the same file twice changes nothing the second time.
 
-Between preview and confirmation the parsed rows are kept server-side: a JSON file in
-IMPORT_DIR (default instance/imports) named by a random token that only the uploader's
-session knows. Nothing of the file travels back through the browser, the confirmation
-re-checks every row against the database as it is then, and files older than an hour
-are removed. (Several app servers need a shared IMPORT_DIR.)
+Between preview and confirmation the parsed rows are kept server-side, in the database
+(`stored_job`), named by a random token that only the uploader's session knows. Nothing of
+the file travels back through the browser, the confirmation re-checks every row against the
+database as it is then, and a preview expires after an hour.
 """
 
 from __future__ import annotations
@@ -17,24 +16,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import os
 import re
-import secrets
-import time
 import zipfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tracker.extensions import db
 from tracker.models import Organisation, Role, User
-from tracker.services import Conflict, ServiceError, accounts, audit, people
+from tracker.services import Conflict, ServiceError, accounts, audit, jobs, people
 
 MAX_ROWS = 5000
 # What an .xlsx may unpack to, by the sizes its zip declares (zipfile never unpacks more than
@@ -44,8 +37,6 @@ MAX_ROWS = 5000
 MAX_UNPACKED_BYTES = 16 * 1024 * 1024
 MAX_COLUMNS = 50
 MAX_CELLS = (MAX_ROWS + 1) * 20
-PREVIEW_MAX_AGE_SECONDS = 3600
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 NEW, CHANGED, UNCHANGED, ERROR = "new", "changed", "unchanged", "error"
 
@@ -475,49 +466,18 @@ def apply(upload: Upload, *, actor: User) -> dict[str, int]:
 # --- Keeping the parsed file between preview and confirmation -------------------------------
 
 
-def _directory() -> Path:
-    path = Path(current_app.config.get("IMPORT_DIR") or Path(current_app.instance_path) / "imports")
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
-def _purge_old(directory: Path) -> None:
-    limit = time.time() - PREVIEW_MAX_AGE_SECONDS
-    for old in directory.glob("*.json"):
-        try:
-            if old.stat().st_mtime < limit:
-                old.unlink()
-        except OSError:  # pragma: no cover - removed by a parallel request
-            pass
-
-
 def store(upload: Upload, *, actor: User) -> str:
-    """Keep the parsed rows server-side; returns the random token that names them."""
-    directory = _directory()
-    _purge_old(directory)
-    token = secrets.token_urlsafe(24)
-    payload = {"actor_id": actor.id, "filename": upload.filename, "sha256": upload.sha256,
+    """Keep the parsed rows server-side (in the database, so any app server can confirm
+    them); returns the random token that names them. The caller commits."""
+    payload = {"filename": upload.filename, "sha256": upload.sha256,
                "has_role": upload.has_role, "rows": [asdict(r) for r in upload.rows]}
-    target = directory / f"{token}.json"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, ensure_ascii=False)
-    return token
+    return jobs.store_preview(payload, actor)
 
 
 def load(token: str | None, *, actor: User) -> Upload | None:
     """The stored upload for this token and person, or None when gone, expired or foreign."""
-    if not token or not _TOKEN.match(token):
-        return None
-    path = _directory() / f"{token}.json"
-    try:
-        if path.stat().st_mtime < time.time() - PREVIEW_MAX_AGE_SECONDS:
-            path.unlink(missing_ok=True)
-            return None
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if payload.get("actor_id") != actor.id:
+    payload = jobs.load_preview(token, actor)
+    if payload is None:
         return None
     return Upload(filename=payload["filename"], sha256=payload["sha256"],
                   has_role=payload["has_role"],
@@ -525,5 +485,4 @@ def load(token: str | None, *, actor: User) -> Upload | None:
 
 
 def discard(token: str | None) -> None:
-    if token and _TOKEN.match(token):
-        (_directory() / f"{token}.json").unlink(missing_ok=True)
+    jobs.discard_preview(token)

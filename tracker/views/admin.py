@@ -777,8 +777,10 @@ def import_upload():
         except ServiceError as exc:
             status = _field_error(form.file, exc)
         else:
-            staff_import.discard(session.get(IMPORT_SESSION_KEY))
-            session[IMPORT_SESSION_KEY] = staff_import.store(parsed, actor=current_user)
+            with database.write_transactions():
+                staff_import.discard(session.get(IMPORT_SESSION_KEY))
+                session[IMPORT_SESSION_KEY] = staff_import.store(parsed, actor=current_user)
+                db.session.commit()
             return redirect(url_for("admin.import_preview"), code=303)
     elif form.errors:
         status = 422
@@ -816,8 +818,8 @@ def import_confirm():
         raise ServiceError(_("Die Vorschau ist abgelaufen. Bitte laden Sie die Datei erneut hoch."),
                            409)
     summary = staff_import.apply(upload, actor=current_user)
-    db.session.commit()
     staff_import.discard(token)
+    db.session.commit()
     session.pop(IMPORT_SESSION_KEY, None)
     if summary["new"] or summary["changed"]:
         flash(_("Import abgeschlossen: %(new)s Personen neu angelegt, %(changed)s geändert, "
@@ -832,6 +834,7 @@ def import_confirm():
 def import_discard():
     token = _import_token()
     staff_import.discard(token)
+    db.session.commit()
     session.pop(IMPORT_SESSION_KEY, None)
     flash(_("Der Import wurde verworfen. Es wurde nichts übernommen."), "info")
     return redirect(url_for("admin.import_upload"), code=303)
