@@ -64,6 +64,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
     # Reports and exports: HR leads (their own organisation) and admins.
     ("reports.index", "GET"):                      (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
     ("reports.export", "GET"):                     (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
+    ("reports.start_export", "POST"):              (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
+    ("reports.export_jobs", "GET"):                (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
+    # A made file is its owner's only: an unknown (or someone else's) token is not found.
+    ("reports.download_export", "GET"):            (LOGIN, FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, NOT_FOUND, FORBIDDEN),
     # Administration: HR leads for their own organisation, admins for all.
     ("admin.index", "GET"):                        (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        OK,        FORBIDDEN),
     # HR leads read the entries about their own organisation.

@@ -305,8 +305,9 @@ def test_page_issues_the_same_number_of_queries_whatever_the_data(client, auth, 
         return len(statements)
 
     few = count_queries()
-    # The login check, the figures of the selection and of all partners, two choice lists.
-    assert few == 5
+    # The login check, the figures of the selection and of all partners, two choice lists,
+    # the person's exports made in the background.
+    assert few == 6
     more = factories.session(scene.vielfalt, starts_at=berlin(2025, 11, 3), commit=False)
     for i in range(40):
         mark(more, factories.user(scene.city, first_name=f"Neu{i}", commit=False), PRESENT,

@@ -65,9 +65,10 @@ class Config:
         self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "60"))
         self.SESSION_ABSOLUTE_MINUTES = int(os.environ.get("SESSION_ABSOLUTE_MINUTES", "720"))
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_MB", "10")) * 1024 * 1024
-        # Staff-list import: where parsed rows wait between preview and confirmation
-        # (empty = instance/imports; must be shared by all app servers).
-        self.IMPORT_DIR = os.environ.get("IMPORT_DIR", "")
+        # A report export of more rows than this is built by the worker while the page
+        # shows its progress; the file is kept for its owner for EXPORT_KEEP_HOURS.
+        self.EXPORT_BACKGROUND_ROWS = int(os.environ.get("EXPORT_BACKGROUND_ROWS", "5000"))
+        self.EXPORT_KEEP_HOURS = float(os.environ.get("EXPORT_KEEP_HOURS", "24"))
         # Where people reach tracker: links handed out (password links) are built from it,
         # never from the Host header of the request that issued them.
         self.BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000").rstrip("/")
@@ -80,7 +81,11 @@ class Config:
         self.BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
         self.LANGUAGES = ("de", "en")
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login session
-        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+        # The background queue (huey): Redis when REDIS_URL is set, else a SQLite file.
+        # Several app servers share their rate limits there too.
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
+        self.RATELIMIT_STORAGE_URI = os.environ.get(
+            "RATELIMIT_STORAGE_URI", self.REDIS_URL or "memory://")
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 5 minutes")
         # "Passwort vergessen" per address (Flask-Limiter); per account, a few links an hour.
@@ -109,8 +114,6 @@ class Config:
         )
         # Retries with growing back-off; after this many hours a mail is given up as failed.
         self.MAIL_GIVE_UP_HOURS = float(os.environ.get("MAIL_GIVE_UP_HOURS", "24"))
-        # The background queue (huey): Redis when REDIS_URL is set, else a SQLite file.
-        self.REDIS_URL = os.environ.get("REDIS_URL", "")
         self.ACCESSIBILITY_CONTACT = os.environ.get(
             "ACCESSIBILITY_CONTACT", "barrierefreiheit@example.org"
         )

@@ -1,4 +1,4 @@
-"""Background work on huey: mail delivery, reminders, notes to HR, retention.
+"""Background work on huey: mail delivery, reminders, notes to HR, large exports, retention.
 
 One machine needs no extra server: the queue is a SQLite file under instance/ (SqliteHuey).
 With REDIS_URL set, every app server and worker shares one Redis queue (RedisHuey).
@@ -65,13 +65,24 @@ def deliver_outbox() -> int:
             return sent
 
 
+@huey.task()
+@_in_app
+def run_export(job_id: int) -> str:
+    """Write a large report export into its job (see tracker/services/jobs.py)."""
+    from tracker.services import jobs
+
+    return jobs.run_export(job_id)
+
+
 @huey.periodic_task(crontab(minute="*"))
 @_in_app
 def every_minute() -> None:
     """The sweep: mails whose enqueue was lost or whose retry is due, and reminders."""
     from tracker.extensions import db
-    from tracker.services import mail, notify
+    from tracker.services import jobs, mail, notify
 
+    for job_id in jobs.lost_in_queue():
+        run_export(job_id)
     notify.queue_reminders()
     notify.queue_open_sheet_notes()
     db.session.commit()
@@ -82,9 +93,11 @@ def every_minute() -> None:
 @huey.periodic_task(crontab(minute="17", hour="3"))
 @_in_app
 def nightly() -> None:
-    """Retention: delivered and failed mails are kept for a limited time only."""
+    """Retention: delivered and failed mails, exports and import previews are kept for a
+    limited time only."""
     from tracker.extensions import db
-    from tracker.services import notify
+    from tracker.services import jobs, notify
 
     notify.prune_outbox()
+    jobs.prune()
     db.session.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO
@@ -68,9 +68,22 @@ def _mark_rows(filters: ReportFilters) -> Iterator[tuple]:
                s.hours, s.trainer, status, "ja" if walk_in else "nein")
 
 
-def marks_sheet(filters: ReportFilters) -> Sheet:
-    """The "Teilnahmen" sheet: one row per attendance mark of the selection, streamed."""
-    return Sheet(SHEET_MARKS, MARK_COLUMNS, _mark_rows(filters))
+def _reporting(rows: Iterator[tuple], progress: Callable[[int], None],
+               every: int) -> Iterator[tuple]:
+    for done, row in enumerate(rows, 1):
+        yield row
+        if done % every == 0:
+            progress(done)
+
+
+def marks_sheet(filters: ReportFilters, *, progress: Callable[[int], None] | None = None,
+                progress_every: int = 2000) -> Sheet:
+    """The "Teilnahmen" sheet: one row per attendance mark of the selection, streamed.
+    `progress`, if given, hears how many rows are written every `progress_every` rows."""
+    rows = _mark_rows(filters)
+    if progress is not None:
+        rows = _reporting(rows, progress, progress_every)
+    return Sheet(SHEET_MARKS, MARK_COLUMNS, rows)
 
 
 def _people_sheet(filters: ReportFilters) -> Sheet:
@@ -176,7 +189,9 @@ def _consistent_snapshot() -> None:
 
 
 def write_participation_workbook(filters: ReportFilters, target: str | IO[bytes], *,
-                                 created_by: str, now: datetime | None = None) -> ExportResult:
+                                 created_by: str, now: datetime | None = None,
+                                 progress: Callable[[int], None] | None = None,
+                                 progress_every: int = 2000) -> ExportResult:
     """Write the whole workbook for `filters` (already checked for who asks) to `target`."""
     _consistent_snapshot()
     figures = reports.headline_figures(filters)
@@ -187,7 +202,7 @@ def write_participation_workbook(filters: ReportFilters, target: str | IO[bytes]
         Sheet(SHEET_OVERVIEW, [Column("Angabe", 38), Column("Wert", 90)],
               _overview_rows(filters, figures, network, created_by, created_at),
               data=False, mixed=True),
-        marks_sheet(filters),
+        marks_sheet(filters, progress=progress, progress_every=progress_every),
         _people_sheet(filters),
         Sheet(SHEET_ORGANISATIONS, ORGANISATION_COLUMNS, _organisation_rows(filters)),
     ]

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Integer, case, cast, distinct, func, literal, or_, select
 
 from tracker.extensions import db
+from tracker.i18n import format_date
 from tracker.models import (
     AttendanceMark,
     AttendanceStatus,
@@ -333,6 +334,26 @@ def headline_figures(filters: ReportFilters, *, by_organisation: bool = True) ->
         marks=int(marks), by_status={s: int(n) for s, n in zip(statuses, per_status, strict=True)},
         hours=_hours(seconds),
     )
+
+
+def mark_count(filters: ReportFilters) -> int:
+    """How many rows the workbook's "Teilnahmen" sheet will have."""
+    return int(db.session.scalar(_marks(func.count(AttendanceMark.id), filters=filters)) or 0)
+
+
+def describe(filters: ReportFilters) -> str:
+    """The selection in words, as the page and the list of exports name it."""
+    if filters.date_from and filters.date_to:
+        period = _("Termine vom %(first)s bis %(last)s", first=format_date(filters.date_from),
+                   last=format_date(filters.date_to))
+    elif filters.date_from:
+        period = _("Termine ab %(first)s", first=format_date(filters.date_from))
+    elif filters.date_to:
+        period = _("Termine bis %(last)s", last=format_date(filters.date_to))
+    else:
+        period = _("Alle Termine")
+    return " · ".join((period, filters.series_title or _("alle Reihen"),
+                       filters.organisation_name or _("alle Organisationen")))
 
 
 # --- rows for the workbook -------------------------------------------------------------------
