@@ -169,6 +169,31 @@ def test_admin_edits_a_series_and_the_change_is_audited(client, auth, db):
     assert entry.details["archived"] == [False, True]
 
 
+def test_the_reminder_is_set_per_series_and_bad_numbers_are_refused(client, auth, db):
+    admin = factories.user(role=Role.ADMIN)
+    auth.login(admin)
+    series = factories.series(title="Reihe")
+    db.session.commit()
+    assert series.reminder_days == 2  # the default, also for series made before the field
+    values = {"title": "Reihe", "owner_organisation_id": series.owner_organisation_id,
+              "open_to": [series.owner_organisation_id]}
+    for bad in ("-1", "31", "zwei"):
+        answer = client.post(f"/verwaltung/reihen/{series.id}/bearbeiten",
+                             data={**values, "reminder_days": bad})
+        assert answer.status_code == 422, bad
+        db.session.refresh(series)
+        assert series.reminder_days == 2
+    form = client.get(f"/verwaltung/reihen/{series.id}/bearbeiten").get_data(as_text=True)
+    assert 'name="reminder_days"' in form and 'value="2"' in form
+    answer = client.post(f"/verwaltung/reihen/{series.id}/bearbeiten",
+                         data={**values, "reminder_days": "0"})
+    assert answer.status_code == 303
+    db.session.refresh(series)
+    assert series.reminder_days == 0
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "series.update"))
+    assert entry.details["reminder_days"] == [2, 0]
+
+
 def test_session_is_created_with_berlin_times_and_empty_counters(client, db, lead):
     series = factories.series(lead.organisation)
     response = client.post(f"/verwaltung/reihen/{series.id}/termine/neu",

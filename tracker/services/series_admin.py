@@ -149,13 +149,14 @@ def _clean_series(title: str, open_to: list[Organisation]) -> str:
 
 def create_series(
     *, actor: User, title: str, description: str, owner: Organisation,
-    open_to: list[Organisation], coordinators: list[User],
+    open_to: list[Organisation], coordinators: list[User], reminder_days: int | None = None,
 ) -> TrainingSeries:
     _check_owner(actor, owner)
     title = _clean_series(title, open_to)
     series = TrainingSeries(title=title, description=(description or "").strip(),
                             owner_organisation=owner, open_to=list(open_to),
-                            coordinators=list(coordinators), archived=False)
+                            coordinators=list(coordinators), archived=False,
+                            reminder_days=2 if reminder_days is None else reminder_days)
     db.session.add(series)
     db.session.flush()
     audit.record(actor, "series.create", "series", series.id, organisation_id=owner.id,
@@ -167,6 +168,7 @@ def create_series(
 def update_series(
     series: TrainingSeries, *, actor: User, title: str, description: str, owner: Organisation,
     open_to: list[Organisation], coordinators: list[User], archived: bool,
+    reminder_days: int | None = None,
 ) -> None:
     if not access.can_manage_series(actor, series):
         raise NotAllowed(_("Sie dürfen diese Reihe nicht bearbeiten."))
@@ -174,7 +176,10 @@ def update_series(
         _check_owner(actor, owner)
     title = _clean_series(title, open_to)
     details = audit.changes(series, {"title": title, "description": (description or "").strip(),
-                                     "owner_organisation_id": owner.id, "archived": archived})
+                                     "owner_organisation_id": owner.id, "archived": archived,
+                                     "reminder_days": (series.reminder_days
+                                                       if reminder_days is None
+                                                       else reminder_days)})
     old_open = sorted(o.id for o in series.open_to)
     new_open = sorted(o.id for o in open_to)
     if old_open != new_open:
@@ -189,6 +194,8 @@ def update_series(
     series.description = (description or "").strip()
     series.owner_organisation = owner
     series.archived = archived
+    if reminder_days is not None:
+        series.reminder_days = reminder_days
     series.open_to = list(open_to)
     series.coordinators = list(coordinators)
     db.session.flush()
@@ -341,6 +348,7 @@ def copy_series(
     copy = TrainingSeries(
         title=title, description=series.description, owner_organisation_id=series.owner_organisation_id,
         open_to=list(series.open_to), coordinators=list(series.coordinators), archived=False,
+        reminder_days=series.reminder_days,
     )
     db.session.add(copy)
     for source, start in shifted:

@@ -264,6 +264,7 @@ def _series_values(form: SeriesForm) -> dict:
         "description": form.description.data or "",
         "owner": db.session.get(Organisation, form.owner_organisation_id.data),
         "open_to": [o for o in organisations.all_organisations() if o.id in ids],
+        "reminder_days": form.reminder_days.data,
     }
 
 

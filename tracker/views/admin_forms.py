@@ -109,6 +109,11 @@ class SeriesForm(FlaskForm):
         _l("Koordination (E-Mail-Adressen, eine pro Zeile)"),
         validators=[Optional(), Length(max=5000, message=_l("Höchstens 5000 Zeichen."))],
     )
+    reminder_days = IntegerField(
+        _l("Erinnerung per E-Mail (Tage vor dem Termin)"), default=2,
+        validators=[Optional(),
+                    NumberRange(min=0, max=30, message=_l("Bitte geben Sie eine Zahl von 0 bis 30 ein."))],
+    )
     archived = BooleanField(_l("Archiviert (nicht mehr angeboten)"))
 
     def validate_open_to(self, field):
