@@ -531,6 +531,8 @@ def test_a_preview_made_on_one_app_server_is_confirmed_on_another(client, db, ad
             as_text=True)
         answer = other.post("/verwaltung/import/uebernehmen", data={"token": token})
         assert answer.status_code == 303, answer.get_data(as_text=True)[-3000:]
+        db.session.remove()  # the second server's session and pool end with it
+        db.engine.dispose()
     db.session.rollback()
     assert _people(db) > before
     assert _previews(db) == 0
