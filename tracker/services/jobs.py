@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, undefer
 
 from tracker.database import write_transactions
@@ -146,11 +146,10 @@ def run_export(job_id: int) -> str:
             write_participation_workbook(
                 filters, target, created_by=f"{owner.full_name} ({owner.email})",
                 progress=progress, progress_every=PROGRESS_EVERY)
-            size = target.tell()
             target.seek(0)
             content = target.read()
         db.session.rollback()  # end the snapshot before writing the result
-        _set(job_id, state=JobState.DONE, progress=100, content=content, size=size)
+        _set(job_id, state=JobState.DONE, progress=100, content=content, size=len(content))
         return JobState.DONE.value
     except ServiceError as exc:  # refused now, or the filters no longer fit the data
         db.session.rollback()
@@ -214,6 +213,6 @@ def prune() -> int:
                 error=_("Die Erstellung wurde unterbrochen. Bitte fordern Sie die Datei neu an."))
         .execution_options(synchronize_session=False))
     removed = db.session.execute(
-        delete(StoredJob).where(or_(StoredJob.expires_at <= now))
+        delete(StoredJob).where(StoredJob.expires_at <= now)
         .execution_options(synchronize_session=False)).rowcount
     return removed
