@@ -32,6 +32,7 @@ from pathlib import Path
 from bench import dataset, loadgen, rush_hour
 from bench.dataset import DATA_DIR, Fixtures, Scale
 from bench.loadgen import LoadResult, Request
+from tests.mailserver import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -143,9 +144,17 @@ def _merged(runs: list[LoadResult]) -> LoadResult:
                       p99_ms=max(p99s) if p99s else None, connections=runs[0].connections)
 
 
-def tracker_env(fx: Fixtures) -> dict[str, str]:
-    return {"DATABASE_URL": fx.database_url, "SECRET_KEY": SECRET_KEY,
-            "TRACKER_ENV": "development", "PYTHONDONTWRITEBYTECODE": "1"}
+def tracker_env(fx: Fixtures, label: str, opts) -> dict[str, str]:
+    """tracker as it runs in production: mail switched on (the bench's own SMTP server), so
+    every enrolment fills the outbox and enqueues its delivery in the same request; each data
+    set has its own queue file under the data directory."""
+    env = {"DATABASE_URL": fx.database_url, "SECRET_KEY": SECRET_KEY,
+           "TRACKER_ENV": "development", "PYTHONDONTWRITEBYTECODE": "1",
+           "QUEUE_FILE": str(opts.data_dir / f"queue-{label}.db")}
+    if getattr(opts, "mail_port", None):
+        env |= {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(opts.mail_port),
+                "BASE_URL": "http://127.0.0.1:5000"}
+    return env
 
 
 class Measurement:
@@ -268,7 +277,7 @@ def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts, st
     with contextlib.ExitStack() as stack:
         ports: dict[str, int] = {}
         for label, fx in fixtures.items():
-            server = loadgen.served("bench.tracker_app:app", env=tracker_env(fx),
+            server = loadgen.served("bench.tracker_app:app", env=tracker_env(fx, label, opts),
                                     log=opts.data_dir / "logs" / f"gunicorn-{label}.log")
             port = step(f"serving {label}", stack.enter_context, server)
             if port:
@@ -297,6 +306,9 @@ def measure_side_by_side(fixtures: dict[str, Fixtures], bare_port: int, opts, st
             done = step(f"rush hour on {label}", run_rush, fixtures[label], port, label)
             if done:
                 _rate_rush(done, results[label]["scenarios"].get("enrol", {}))
+                if getattr(opts, "sink", None) is not None:
+                    done["mail"] = step(f"mail delivery on {label}", deliver_rush_mail,
+                                        fixtures[label], label, opts)
                 results[label]["rush_hour"] = done
     return results
 
@@ -324,6 +336,89 @@ def run_rush(fx: Fixtures, port: int, label: str) -> dict:
     say(f"  [{label}] rush hour: {check['enrolled']} enrolled, {check['waitlisted']} waiting, "
         f"statuses {attempt['statuses']}, wall {attempt['wall_s']} s, p99 {attempt['p99_ms']} ms"
         f" -> {'OK' if result['ok'] else 'FAILED'}")
+    return result
+
+
+def _outbox_counts(database_url: str, rush_emails: list[str]) -> tuple[dict[str, int], int]:
+    """The outbox by state, and how many of its mails are to people of the rush."""
+    from sqlalchemy import create_engine, func, select
+
+    from tracker.config import normalise_database_url
+    from tracker.models import OutboxMail
+
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as conn:
+            states = dict(conn.execute(select(OutboxMail.state, func.count())
+                                       .group_by(OutboxMail.state)).all())
+            rush = conn.execute(select(func.count()).select_from(OutboxMail)
+                                .where(OutboxMail.to_address.in_(rush_emails))).scalar_one()
+    finally:
+        engine.dispose()
+    return {str(k): v for k, v in states.items()}, rush
+
+
+def _hold_all_but(database_url: str, rush_emails: list[str]) -> None:
+    """Park the mails of the steady-state measurements, so that the worker's time is the
+    rush's mails alone (they were all queued while no worker ran)."""
+    from sqlalchemy import create_engine, update
+
+    from tracker.config import normalise_database_url
+    from tracker.models import MailState, OutboxMail
+
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(OutboxMail)
+                         .where(OutboxMail.state == MailState.PENDING,
+                                OutboxMail.to_address.not_in(rush_emails))
+                         .values(state=MailState.HELD))
+    finally:
+        engine.dispose()
+
+
+def deliver_rush_mail(fx: Fixtures, label: str, opts, timeout: float = 600.0) -> dict:
+    """The rush's mails (one confirmation per person, with its .ics) were queued while the
+    load ran; now one `flask worker` (as `make run` starts it) delivers them to the bench's
+    SMTP server, and the time from its start to the last mail accepted is reported."""
+    states, queued = _outbox_counts(fx.database_url, fx.rush_emails)
+    _hold_all_but(fx.database_url, fx.rush_emails)
+    sink = opts.sink.inbox
+    rush = set(fx.rush_emails)
+
+    def arrived() -> int:
+        with sink.lock:
+            return sum(1 for m in sink.messages if m["To"] in rush)
+
+    before = arrived()
+    say(f"  [{label}] mail: {queued} mails of the rush in the outbox ({states}); "
+        "starting a worker ...")
+    log = (opts.data_dir / "logs" / f"worker-{label}.log").open("w")
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "tracker", "worker"], cwd=ROOT,
+        env={**os.environ, **tracker_env(fx, label, opts)}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        while arrived() - before < queued and time.perf_counter() - started < timeout:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker ended with {worker.returncode} (see {log.name})")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+    delivered = arrived() - before
+    result = {"queued": queued, "delivered": delivered, "seconds": round(seconds, 2),
+              "per_second": round(delivered / seconds, 1) if seconds else None,
+              "outbox_before": states, "ok": delivered >= queued}
+    say(f"  [{label}] mail: the worker delivered {delivered} of {queued} in {result['seconds']} s"
+        f" ({result['per_second']}/s) -> {'OK' if result['ok'] else 'FAILED'}")
     return result
 
 
@@ -534,6 +629,11 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
                          f"5xx {r['server_errors']}, statuses {r['statuses']}, wall "
                          f"{r['wall_s']} s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms -> "
                          f"{'OK' if r['ok'] else 'FAILED ' + ', '.join(failed)}")
+            m = r.get("mail")
+            if m:
+                lines.append(f"  {'':<18} mail on: {m['queued']} mails queued by the rush, "
+                             f"delivered by one worker in {m['seconds']} s "
+                             f"({m['per_second']}/s) -> {'OK' if m['ok'] else 'FAILED'}")
             share = r.get("throughput_share")
             if share is not None:
                 lines.append(f"  {'':<18} throughput {r['throughput_rps']}/s = {share:.2f} of the "
@@ -603,6 +703,10 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     (opts.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    # The in-process steps (SQL counts) enqueue mail too: into the bench's queue, not instance/.
+    os.environ["QUEUE_FILE"] = str(opts.data_dir / "queue-inprocess.db")
+    for old in opts.data_dir.glob("queue-*.db*"):
+        old.unlink()  # an earlier run's tasks would wake the worker for nothing
     scale: Scale = opts.scale
     results: dict = {
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -678,14 +782,15 @@ def main(argv: list[str] | None = None) -> int:
 
         say(f"Serving bare Flask and tracker (gunicorn, 2 sync workers), load by {opts.tool} ...")
         bare_log = opts.data_dir / "logs" / "gunicorn-bare.log"
-        with loadgen.served("bench.bare_app:app", log=bare_log) as bare:
+        with loadgen.served("bench.bare_app:app", log=bare_log) as bare, SmtpServer() as sink:
+            opts.sink, opts.mail_port = sink, sink.port
             measured = measure_side_by_side(fixtures, bare, opts, step)
         for label, run in measured.items():
             rush = run.pop("rush_hour", None)
             results["throughput"][label] = run
             if rush is not None:
                 results["rush_hour"][label] = rush
-                failed = failed or not rush["ok"]
+                failed = failed or not rush["ok"] or not (rush.get("mail") or {}).get("ok")
         for label, fx in fixtures.items():
             counts = step(f"SQL counts on {label}", count_statements, fx)
             if counts:
