@@ -544,9 +544,11 @@ def run_export(rows: int) -> dict:
 
 
 def _find(data: dict, *names: str):
-    """The first number under any of `names` (the export bench owns its key names)."""
-    for key, value in data.items():
-        if key in names and isinstance(value, int | float):
+    """The number under the first of `names` that has one, at the top level before nested
+    (the export bench owns its key names)."""
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return value
     for value in data.values():
         if isinstance(value, dict):

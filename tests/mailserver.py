@@ -40,6 +40,13 @@ class Inbox:
         with self.lock:
             return list(self.messages)
 
+    def wait_for_mail_to(self, address: str, count: int = 1,
+                         timeout: float = 20.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.to(address)) < count:
+            time.sleep(0.05)
+        return self.to(address)
+
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [m for m in self.messages if m["To"] == address]

@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.conftest import fresh_database
+from tests.mailserver import Inbox, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -100,6 +101,7 @@ class LiveServer:
     url: str
     database_url: str
     log_path: Path
+    inbox: Inbox  # what the server's worker delivered to the SMTP server of the tests
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -157,38 +159,57 @@ def browser_database_url(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live_server(browser_database_url: str, tmp_path_factory) -> Iterator[LiveServer]:
-    """gunicorn (2 workers) on a free loopback port, migrated and loaded with demo data."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": browser_database_url,
-        "SECRET_KEY": SECRET_KEY,
-        "RATELIMIT_ENABLED": "false",
-        "TRACKER_ENV": "development",
-    }
-    _flask(["db", "upgrade"], env)
-    _flask(["demo-data"], env)
-
+    """gunicorn (2 workers) on a free loopback port, migrated and loaded with demo data, with
+    its background worker delivering mail to a real SMTP server (aiosmtpd) of the tests."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
-            [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--error-logfile", "-", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
+    logs = tmp_path_factory.mktemp("gunicorn")
+    log_path = logs / "server.log"
+    with contextlib.ExitStack() as stack:
+        smtp = stack.enter_context(SmtpServer())
+        env = {
+            **os.environ,
+            "DATABASE_URL": browser_database_url,
+            "SECRET_KEY": SECRET_KEY,
+            "RATELIMIT_ENABLED": "false",
+            "TRACKER_ENV": "development",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(smtp.port),
+            "BASE_URL": url,
+            "QUEUE_FILE": str(logs / "queue.db"),
+            # Her organisation's marks of all time (164 in the demo data) are made by the
+            # worker; one series of one year (at most 48) is written while she waits.
+            "EXPORT_BACKGROUND_ROWS": "100",
+        }
+        env.pop("REDIS_URL", None)
+        _flask(["db", "upgrade"], env)
+        _flask(["demo-data"], env)
+        with log_path.open("wb") as log, (logs / "worker.log").open("wb") as worker_log:
+            proc = subprocess.Popen(  # noqa: S603
+                [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                 "--error-logfile", "-", "wsgi:app"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, proc)
+            worker = subprocess.Popen(  # noqa: S603
+                [str(VENV_BIN / "flask"), "--app", "tracker", "worker"],
+                cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, worker)
         _wait_until_serving(url, proc, log_path)
-        yield LiveServer(url=url, database_url=browser_database_url, log_path=log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        yield LiveServer(url=url, database_url=browser_database_url, log_path=log_path,
+                         inbox=smtp.inbox)
 
 
 # --- The browser ---------------------------------------------------------------------------
