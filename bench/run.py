@@ -701,11 +701,23 @@ def _on_signal(signum, _frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The in-process steps (SQL counts) enqueue mail too: into the bench's queue, not
+    # instance/. Restored afterwards: a caller's later worker must share the caller's queue.
+    previous = os.environ.get("QUEUE_FILE")
+    try:
+        return _main(argv)
+    finally:
+        if previous is None:
+            os.environ.pop("QUEUE_FILE", None)
+        else:
+            os.environ["QUEUE_FILE"] = previous
+
+
+def _main(argv: list[str] | None) -> int:
     opts = _parse(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     (opts.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    # The in-process steps (SQL counts) enqueue mail too: into the bench's queue, not instance/.
     os.environ["QUEUE_FILE"] = str(opts.data_dir / "queue-inprocess.db")
     for old in opts.data_dir.glob("queue-*.db*"):
         old.unlink()  # an earlier run's tasks would wake the worker for nothing

@@ -11,6 +11,7 @@ import signal
 import statistics
 from collections import Counter
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -184,7 +185,8 @@ def test_rush_hour_verification_notices_an_overbooked_session(tmp_path):
     fx = dataset.build_network(dataset.fresh_sqlite_url("tiny", tmp_path), dataset.TINY)
     engine = create_engine(fx.database_url)
     emails = fx.rush_emails
-    with loadgen.served("wsgi:app", env=bench_run.tracker_env(fx)) as port:
+    opts = SimpleNamespace(data_dir=tmp_path)  # no mail server: the outbox holds the mails
+    with loadgen.served("wsgi:app", env=bench_run.tracker_env(fx, "tiny", opts)) as port:
         logins = loadgen.login_pool(port, emails, fx.password)
         rush_hour.attempt_all(port, fx.rush_session_id, logins)
     # Someone squeezes in past the counter: the check must say so.
