@@ -34,6 +34,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
     # Everybody's own things
     ("my.reminders", "POST"):                      (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("my.index", "GET"):                           (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
+    # A certificate only for one's own participation: employee A was excused (409), the rest
+    # do not see the enrolment at all; an unknown code is unknown to everybody.
+    ("certificates.download", "GET"):              (LOGIN, 409,       NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ("certificates.verify", "GET"):                (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     ("privacy.index", "GET"):                      (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.export_my_data", "GET"):             (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.export_my_data_workbook", "GET"):    (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),

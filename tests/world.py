@@ -56,6 +56,7 @@ class World:
             "enrolment_id": self.enrolment_a if own else self.enrolment_b,
             "mail_id": self.mail_id,
             "token": "ein-unbekannter-link",
+            "code": "EinUnbekannterCode0123456789",
             "filename": "css/app.css",
         }
         missing = set(rule.arguments) - set(ids)

@@ -89,6 +89,9 @@ class Config:
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 5 minutes")
         # "Passwort vergessen" per address (Flask-Limiter); per account, a few links an hour.
+        # The public page that checks a certificate's code: enough for people, not for guessing.
+        self.CERTIFICATE_VERIFY_RATE_LIMIT = os.environ.get(
+            "CERTIFICATE_VERIFY_RATE_LIMIT", "30 per minute")
         self.PASSWORD_RESET_RATE_LIMIT = os.environ.get(
             "PASSWORD_RESET_RATE_LIMIT", "10 per 15 minutes")
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}

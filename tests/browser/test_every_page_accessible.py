@@ -14,7 +14,9 @@ NOT_HTML = {"reports.export", "privacy.export_my_data", "privacy.export_my_data_
             # inline validation for htmx: answers a field fragment, never a page
             "admin.check_email",
             # the exports list the reports page polls: a fragment, checked inside that page
-            "reports.export_jobs"}
+            "reports.export_jobs",
+            # a PDF (tests/test_certificates.py reads it back and checks its tags)
+            "certificates.download"}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,7 @@ def pages(live_server, scene) -> list[tuple[str, str]]:
                 select(Enrolment.id).where(Enrolment.session_id == session.id)
                 .order_by(Enrolment.id)),
             "token": "kein-gueltiger-link",
+            "code": "kein-gueltiger-code-0123456789",
         }
         adapter = current_app.url_map.bind("localhost")
         result = []

@@ -3,6 +3,7 @@
 from tracker.models.attendance import AttendanceChange, AttendanceMark, AttendanceStatus
 from tracker.models.audit import AuditEntry, PasswordResetToken
 from tracker.models.base import utcnow
+from tracker.models.certificate import Certificate
 from tracker.models.enrolment import CancelReason, Enrolment, EnrolmentState
 from tracker.models.job import JobKind, JobState, StoredJob
 from tracker.models.login import FailedLogin
@@ -25,6 +26,7 @@ __all__ = [
     "JobState",
     "AuditEntry",
     "CancelReason",
+    "Certificate",
     "Enrolment",
     "EnrolmentState",
     "MailState",

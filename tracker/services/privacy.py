@@ -39,7 +39,15 @@ from tracker.models import (
     series_coordinator,
     utcnow,
 )
-from tracker.services import Conflict, NotAllowed, ServiceError, accounts, audit, enrolment
+from tracker.services import (
+    Conflict,
+    NotAllowed,
+    ServiceError,
+    accounts,
+    audit,
+    certificates,
+    enrolment,
+)
 from tracker.timeutil import to_local
 
 ANONYMOUS_NAME = "Anonymisiert"
@@ -181,6 +189,7 @@ def anonymise(target: User, *, actor: User | None, reason: str = "manual") -> No
     target.active = False
     accounts.rotate_session_token(target)
     target.anonymised_at = utcnow()
+    certificates.revoke_for(target)
     db.session.execute(series_coordinator.delete().where(series_coordinator.c.user_id == target.id))
     db.session.execute(PasswordResetToken.__table__.delete()
                        .where(PasswordResetToken.user_id == target.id))

@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
         admin,
         attendance,
         auth,
+        certificates,
         main,
         my,
         navigation,
@@ -21,5 +22,6 @@ def register_blueprints(app: Flask) -> None:
 
     navigation.init_app(app)
 
-    for module in (main, auth, trainings, my, attendance, reports, admin, privacy, password):
+    for module in (main, auth, trainings, my, attendance, reports, admin, privacy, password,
+                   certificates):
         app.register_blueprint(module.bp)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.database import write_transactions
 from tracker.extensions import db
+from tracker.models import AttendanceStatus
 from tracker.services import accounts
 from tracker.services import enrolment as enrolment_service
 from tracker.services import trainings as trainings_service
@@ -32,6 +33,7 @@ def index():
         participations=mine.participations,
         total=mine.total,
         export_url=_export_url(),
+        participation_statuses=[s.value for s in AttendanceStatus.participations()],
     )
     if mine.promotions:
         _mark_seen(current_user.id, [e.id for e in mine.promotions])
