@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -160,10 +162,20 @@ def test_demo_data_is_realistic_deterministic_and_idempotent(app, db, runner):
     assert 55 <= employees <= 70
     for role in Role:
         assert db.session.scalar(select(func.count()).select_from(User).where(User.role == role)) >= 1
-    assert db.session.scalar(select(func.count()).select_from(Enrolment)
-                             .where(Enrolment.state == EnrolmentState.WAITLISTED)) >= 1
+    _assert_demo_has_a_waiting_list_and_one_running_sheet(db, utcnow())
+    users_before = db.session.scalar(select(func.count()).select_from(User))
+    again = runner.invoke(args=["demo-data"])
+    assert again.exit_code == 0 and "already" in again.output
+    assert db.session.scalar(select(func.count()).select_from(User)) == users_before
+    logins = runner.invoke(args=["demo-logins"])
+    assert demo_data.ADMIN_EMAIL in logins.output and demo_data.DEMO_PASSWORD in logins.output
+
+
+def _assert_demo_has_a_waiting_list_and_one_running_sheet(db, now):
+    waiting = db.session.scalar(select(func.count()).select_from(Enrolment).join(TrainingSession).where(
+        Enrolment.state == EnrolmentState.WAITLISTED, TrainingSession.starts_at > now))
+    assert waiting >= 1
     # One session runs right now with its sheet open, so HR staff trying the demo can mark.
-    now = utcnow()
     running = db.session.scalars(select(TrainingSession).where(
         TrainingSession.starts_at <= now, TrainingSession.ends_at > now,
         TrainingSession.closed_at.is_(None))).all()
@@ -173,12 +185,22 @@ def test_demo_data_is_realistic_deterministic_and_idempotent(app, db, runner):
     assert len(enrolled) == running[0].seats_taken >= 10
     assert not db.session.scalar(select(func.count()).select_from(AttendanceMark)
                                  .where(AttendanceMark.session_id == running[0].id))
-    users_before = db.session.scalar(select(func.count()).select_from(User))
-    again = runner.invoke(args=["demo-data"])
-    assert again.exit_code == 0 and "already" in again.output
-    assert db.session.scalar(select(func.count()).select_from(User)) == users_before
-    logins = runner.invoke(args=["demo-logins"])
-    assert demo_data.ADMIN_EMAIL in logins.output and demo_data.DEMO_PASSWORD in logins.output
+    # Nothing still to come carries attendance marks.
+    assert not db.session.scalar(select(func.count()).select_from(AttendanceMark).join(TrainingSession)
+                                 .where(TrainingSession.starts_at > now))
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 12, 7, 13, 10),   # a Vielfaltsmontag afternoon, its workshop running
+    datetime(2026, 12, 7, 17, 0),    # the same evening: the year's last workshop is over
+    datetime(2026, 12, 28, 9, 0),    # between the years
+    datetime(2027, 1, 4, 8, 0),      # the morning of the new year's first workshop
+    datetime(2027, 7, 15, 10, 0),    # the summer break
+], ids=str)
+def test_demo_data_has_something_to_do_whatever_day_it_is_loaded(app, db, moment):
+    assert demo_data.load_demo_data(now=moment)
+    db.session.flush()
+    _assert_demo_has_a_waiting_list_and_one_running_sheet(db, moment)
 
 
 def test_demo_login_works_through_the_form(app, db, client):

@@ -23,7 +23,7 @@ from tracker.models import (
     utcnow,
 )
 from tracker.services import accounts
-from tracker.timeutil import from_local
+from tracker.timeutil import from_local, to_local
 
 DEMO_PASSWORD = "tracker-demo"  # noqa: S105 - printed for the demo on purpose
 ADMIN_EMAIL = "admin@tracker.example"
@@ -89,13 +89,16 @@ def first_monday(year: int, month: int) -> date:
     return day + timedelta(days=(7 - day.weekday()) % 7)
 
 
-def load_demo_data(today: date | None = None) -> bool:
-    """Load the demo network; returns False (and changes nothing) when it is there already."""
+def load_demo_data(now: datetime | None = None) -> bool:
+    """Load the demo network around `now` (naive UTC, default the present).
+
+    Returns False (and changes nothing) when it is there already.
+    """
     if db.session.scalar(select(User).where(User.email == ADMIN_EMAIL)) is not None:
         return False
     rng = random.Random(2026)
-    today = today or date.today()
-    now = utcnow()
+    now = now or utcnow()
+    today = to_local(now).date()
 
     orgs: list[Organisation] = []
     staff: dict[int, list[User]] = {}
@@ -160,7 +163,11 @@ def load_demo_data(today: date | None = None) -> bool:
         db.session.add(AttendanceChange(enrolment=enrolment, old_status=None, new_status=status,
                                         changed_by=marker, changed_at=when))
 
-    years = range(today.year - 3, today.year + 1)
+    # The network plans next year's series in the autumn, so from October on the demo
+    # always has a next Vielfaltsmontag to enrol in, whatever day it is loaded.
+    years = range(today.year - 3, today.year + (2 if today.month >= 10 else 1))
+    running: TrainingSession | None = None
+    running_group = [staff[o.id][0] for o in orgs] + everyone[3::6][:9]
     for year in years:
         series = TrainingSeries(
             title=f"Vielfaltsmontag {year}",
@@ -178,7 +185,12 @@ def load_demo_data(today: date | None = None) -> bool:
             s = session_at(series, topic, day, 14, 2, 15, rng.choice(TRAINERS),
                            "Rathaus, Raum 2.14" if month % 2 else "Umweltbundesamt, Hörsaal")
             db.session.flush()
-            if day < today:
+            if s.starts_at <= now < s.ends_at:
+                # Loaded on a Vielfaltsmontag afternoon: this one is the session running now.
+                running = s
+                for user in running_group:
+                    enrol(s, user, EnrolmentState.ENROLLED, s.starts_at - timedelta(days=7))
+            elif s.ends_at <= now:
                 group = rng.sample(everyone, rng.randint(9, 14))
                 for user in group:
                     e = enrol(s, user, EnrolmentState.ENROLLED, s.starts_at - timedelta(days=14))
@@ -232,18 +244,19 @@ def load_demo_data(today: date | None = None) -> bool:
 
     # A session running right now, its sheet still open: HR staff trying the demo have a
     # sheet to mark (every earlier session is closed, every later one has not started).
-    this_year = db.session.scalars(
-        select(TrainingSeries).where(TrainingSeries.title == f"Vielfaltsmontag {today.year}")
-    ).one()
-    starts = now.replace(second=0, microsecond=0) - timedelta(minutes=30)
-    running = TrainingSession(
-        series=this_year, title="Sondersitzung: Vielfalt im Gespräch", starts_at=starts,
-        ends_at=starts + timedelta(hours=2), enrolment_deadline=starts - timedelta(days=1),
-        capacity=15, seats_taken=0, waitlist_seq=0, trainer=TRAINERS[0],
-        location="Rathaus, Raum 2.14",
-    )
-    db.session.add(running)
-    for user in [staff[o.id][0] for o in orgs] + everyone[3::6][:9]:
-        enrol(running, user, EnrolmentState.ENROLLED, starts - timedelta(days=7))
+    if running is None:
+        this_year = db.session.scalars(
+            select(TrainingSeries).where(TrainingSeries.title == f"Vielfaltsmontag {today.year}")
+        ).one()
+        starts = now.replace(second=0, microsecond=0) - timedelta(minutes=30)
+        running = TrainingSession(
+            series=this_year, title="Sondersitzung: Vielfalt im Gespräch", starts_at=starts,
+            ends_at=starts + timedelta(hours=2), enrolment_deadline=starts - timedelta(days=1),
+            capacity=15, seats_taken=0, waitlist_seq=0, trainer=TRAINERS[0],
+            location="Rathaus, Raum 2.14",
+        )
+        db.session.add(running)
+        for user in running_group:
+            enrol(running, user, EnrolmentState.ENROLLED, starts - timedelta(days=7))
     db.session.flush()
     return True
