@@ -502,13 +502,15 @@ def scene(live_server: LiveServer) -> Scene:
     from tests import factories
     from tracker.extensions import db
     from tracker.models import EnrolmentState, Role, TrainingSeries, User, utcnow
+    from tracker.timeutil import to_local
 
     with live_server.app_context():
         now = utcnow().replace(microsecond=0)
+        # This year's series: from October the demo plans next year's too.
         vielfalt = db.session.scalars(
-            select(TrainingSeries).where(TrainingSeries.title.like("Vielfaltsmontag %"))
-            .order_by(TrainingSeries.title.desc())
-        ).first()
+            select(TrainingSeries)
+            .where(TrainingSeries.title == f"Vielfaltsmontag {to_local(now).year}")
+        ).one()
         # The scene makes its own full session: the demo's next full one closes its enrolment
         # on the day before it, and the journeys must not depend on the day they run.
         open_session = factories.session(
