@@ -38,6 +38,15 @@ MATRIX: dict[tuple[str, str], tuple] = {
     # do not see the enrolment at all; an unknown code is unknown to everybody.
     ("certificates.download", "GET"):              (LOGIN, 409,       NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     ("certificates.verify", "GET"):                (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    # Nobody in the world took part this year (employee A was excused): a 409 for who may ask.
+    ("certificates.my_record", "GET"):             (LOGIN, 409,       409,       409,       409,       409,       409),
+    # HR certify the people of their own organisation: A's for A's HR, never B's. Session A's
+    # certificates exist by then ("alle-anwesend" sorts first and marks HR staff A present).
+    ("certificates.one", "GET"):                   (LOGIN, FORBIDDEN, 409,       409,       409,       NOT_FOUND, NOT_FOUND),
+    ("certificates.session_pdf", "GET"):           (LOGIN, FORBIDDEN, OK,        OK,        OK,        NOT_FOUND, NOT_FOUND),
+    ("certificates.session_zip", "GET"):           (LOGIN, FORBIDDEN, OK,        OK,        OK,        NOT_FOUND, NOT_FOUND),
+    ("certificates.record", "GET"):                (LOGIN, FORBIDDEN, 409,       409,       409,       NOT_FOUND, NOT_FOUND),
+    ("certificates.selection_zip", "GET"):         (LOGIN, FORBIDDEN, FORBIDDEN, 409,       409,       409,       FORBIDDEN),
     ("privacy.index", "GET"):                      (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.export_my_data", "GET"):             (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),
     ("privacy.export_my_data_workbook", "GET"):    (LOGIN, OK,        OK,        OK,        OK,        OK,        OK),

@@ -238,3 +238,203 @@ class TestVerificationRateLimit:
     def test_guessing_codes_is_rate_limited(self, client):
         statuses = [client.get(f"/nachweis/{'a' * 30}{i}").status_code for i in range(4)]
         assert statuses == [404, 404, 404, 429]
+
+
+# --- HR: one, all of a session, all of a report period; the yearly record -------------------
+
+
+@pytest.fixture
+def agency(app):
+    return factories.organisation("Umweltbundesamt")
+
+
+@pytest.fixture
+def workshop(city, agency, kim, db):
+    """A closed session of the city's series: Kim and two colleagues attended, one colleague
+    was excused, and someone from the agency came too."""
+    from tracker.models import utcnow
+
+    series = factories.series(city, [city, agency], title="Vielfaltsmontag 2026")
+    session = factories.session(series, starts_in=-timedelta(days=3), hours=2,
+                                title="Vielfalt in der Personalauswahl")
+    people = [kim, factories.user(city, first_name="Jonas", last_name="Becker"),
+              factories.user(city, first_name="Ayşe", last_name="Yılmaz"),
+              factories.user(city, first_name="Lena", last_name="Krause"),
+              factories.user(agency, first_name="Noah", last_name="Schmidt")]
+    for person, status in zip(people, ["present", "present", "present", "excused", "present"],
+                              strict=True):
+        enrolment = factories.enrolment(session, person)
+        db.session.add(AttendanceMark(enrolment=enrolment, session_id=session.id, status=status))
+    session.closed_at = utcnow()
+    db.session.commit()
+    return session
+
+
+def pdf_of(response) -> pypdf.PdfReader:
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/pdf"
+    return pypdf.PdfReader(io.BytesIO(response.data))
+
+
+def test_hr_download_all_certificates_of_their_people_in_a_session_as_one_pdf(
+        client, auth, city, workshop):
+    auth.login(factories.user(city, role=Role.HR_STAFF))
+    sheet = client.get(f"/anwesenheit/termine/{workshop.id}").get_data(as_text=True)
+    assert f"/anwesenheit/termine/{workshop.id}/bescheinigungen.pdf" in sheet
+    assert f"/anwesenheit/termine/{workshop.id}/bescheinigungen.zip" in sheet
+
+    reader = pdf_of(client.get(f"/anwesenheit/termine/{workshop.id}/bescheinigungen.pdf"))
+    assert len(reader.pages) == 3  # the three of the city who attended, one page each
+    pages = [" ".join(page.extract_text().split()) for page in reader.pages]
+    for page, name in zip(pages, ["Kim Muster", "Jonas Becker", "Ayşe Yılmaz"], strict=True):
+        assert name in page and "Vielfalt in der Personalauswahl" in page
+    assert not any("Lena Krause" in p or "Noah Schmidt" in p for p in pages)
+    root = reader.trailer["/Root"]
+    assert root["/Lang"] == "de" and "/StructTreeRoot" in root
+    assert reader.metadata.title == "Teilnahmebescheinigungen: Vielfalt in der Personalauswahl"
+
+
+def test_the_zip_holds_one_checkable_pdf_per_person(app, client, auth, city, agency, workshop):
+    import zipfile
+
+    auth.login(factories.user(agency, role=Role.HR_LEAD))
+    response = client.get(f"/anwesenheit/termine/{workshop.id}/bescheinigungen.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = archive.namelist()
+    assert len(names) == 1 and "Noah_Schmidt" in names[0] and names[0].endswith(".pdf")
+    reader = pypdf.PdfReader(io.BytesIO(archive.read(names[0])))
+    assert "Noah Schmidt" in text_of(reader) and "Umweltbundesamt" in text_of(reader)
+    code = code_of(reader)
+    assert "Diese Bescheinigung ist gültig." in app.test_client().get(
+        f"/nachweis/{code}").get_data(as_text=True)
+
+
+def test_hr_download_one_certificate_of_their_people_only(client, auth, city, agency, workshop,
+                                                          db):
+    from tracker.models import Enrolment
+
+    enrolments = {e.user.last_name: e for e in db.session.scalars(select(Enrolment))}
+    auth.login(factories.user(city, role=Role.HR_STAFF))
+    history = client.get(f"/anwesenheit/termine/{workshop.id}/eintraege/"
+                         f"{enrolments['Muster'].id}/verlauf").get_data(as_text=True)
+    assert f"/anwesenheit/bescheinigungen/{enrolments['Muster'].id}" in history
+    reader = pdf_of(client.get(f"/anwesenheit/bescheinigungen/{enrolments['Muster'].id}"))
+    assert "Kim Muster" in text_of(reader)
+    # The agency's participant is not the city's to certify; the excused one has none.
+    refused = client.get(f"/anwesenheit/bescheinigungen/{enrolments['Schmidt'].id}")
+    assert refused.status_code == 404
+    excused = client.get(f"/anwesenheit/bescheinigungen/{enrolments['Krause'].id}")
+    assert excused.status_code == 409 and "nur für besuchte Termine" in excused.get_data(
+        as_text=True)
+
+
+def test_employees_do_not_get_a_sessions_certificates(client, auth, kim, workshop):
+    auth.login(kim)
+    for path in (f"/anwesenheit/termine/{workshop.id}/bescheinigungen.pdf",
+                 f"/anwesenheit/termine/{workshop.id}/bescheinigungen.zip"):
+        assert client.get(path).status_code == 403
+
+
+def test_a_session_without_participations_of_her_people_has_no_certificates(
+        client, auth, city, db):
+    series = factories.series(city, [city])
+    empty = factories.session(series, starts_in=-timedelta(days=2))
+    auth.login(factories.user(city, role=Role.HR_STAFF))
+    for path in (f"/anwesenheit/termine/{empty.id}/bescheinigungen.pdf",
+                 f"/anwesenheit/termine/{empty.id}/bescheinigungen.zip"):
+        response = client.get(path)
+        assert response.status_code == 409
+        assert "keine Teilnahme Ihrer Beschäftigten" in response.get_data(as_text=True)
+    assert client.get("/anwesenheit/termine/999999/bescheinigungen.pdf").status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+
+
+def test_a_leads_reports_page_offers_the_certificates_of_the_period(client, auth, city, workshop):
+    import zipfile
+
+    auth.login(factories.user(city, role=Role.HR_LEAD))
+    year = workshop.starts_at.year
+    query = f"from={year}-01-01&to={year}-12-31"
+    page = client.get(f"/auswertung/?{query}").get_data(as_text=True)
+    assert "Bescheinigungen für diesen Zeitraum" in page
+    assert "/auswertung/bescheinigungen.zip?" in page
+    response = client.get(f"/auswertung/bescheinigungen.zip?{query}")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+    assert len(names) == 3 and not any("Schmidt" in n for n in names)
+
+    nothing = client.get(f"/auswertung/bescheinigungen.zip?from={year - 5}-01-01&to={year - 5}-12-31")
+    assert nothing.status_code == 409 and "keine Teilnahme" in nothing.get_data(as_text=True)
+    wrong = client.get("/auswertung/bescheinigungen.zip?from=31.02.2026")
+    assert wrong.status_code == 422
+
+
+def test_too_many_certificates_at_once_ask_for_a_shorter_period(app, client, auth, city, workshop,
+                                                                 db):
+    app.config["CERTIFICATES_PER_DOWNLOAD"] = 2
+    auth.login(factories.user(city, role=Role.HR_LEAD))
+    response = client.get("/auswertung/bescheinigungen.zip")
+    assert response.status_code == 422
+    assert "kürzeren Zeitraum" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+
+
+def test_the_yearly_record_lists_every_participation_with_its_hours(client, auth, kim, workshop,
+                                                                    db):
+    other = attended(kim, title="Gendergerechte Sprache")  # 2.5 hours, a week ago
+    attended(kim, "excused", title="Nicht besucht")
+    year = (workshop.starts_at + timedelta(hours=1)).year
+    auth.login(kim)
+    page = client.get("/meine-schulungen/").get_data(as_text=True)
+    assert f"/meine-schulungen/fortbildungsnachweis/{year}" in page
+    response = client.get(f"/meine-schulungen/fortbildungsnachweis/{year}")
+    reader = pdf_of(response)
+    assert f"fortbildungsnachweis_{year}_Kim_Muster.pdf" in response.headers["Content-Disposition"]
+    text = text_of(reader)
+    assert f"Fortbildungsnachweis {year}" in text and "Kim Muster" in text
+    assert "Vielfalt in der Personalauswahl" in text and other.session.title in text
+    assert "Nicht besucht" not in text
+    assert "2 Teilnahmen mit insgesamt 4,5 Stunden" in text
+    root = reader.trailer["/Root"]
+    assert root["/Lang"] == "de" and "/StructTreeRoot" in root
+    assert reader.metadata.title == f"Fortbildungsnachweis {year}: Kim Muster"
+
+    empty = client.get(f"/meine-schulungen/fortbildungsnachweis/{year - 3}")
+    assert empty.status_code == 409
+    assert f"Im Jahr {year - 3} ist keine Teilnahme erfasst" in empty.get_data(as_text=True)
+    assert client.get("/meine-schulungen/fortbildungsnachweis/99999").status_code == 404
+
+
+def test_hr_get_the_yearly_record_of_their_people_only(client, auth, city, agency, kim, workshop):
+    year = (workshop.starts_at + timedelta(hours=1)).year
+    auth.login(factories.user(city, role=Role.HR_LEAD))
+    person_page = client.get(f"/verwaltung/personen/{kim.id}").get_data(as_text=True)
+    assert f"/verwaltung/personen/{kim.id}/fortbildungsnachweis/{year}" in person_page
+    text = text_of(pdf_of(client.get(f"/verwaltung/personen/{kim.id}/fortbildungsnachweis/{year}")))
+    assert "Kim Muster" in text and "1 Teilnahme mit insgesamt 2 Stunden" in text
+
+    auth.logout()
+    auth.login(factories.user(agency, role=Role.HR_STAFF))
+    refused = client.get(f"/verwaltung/personen/{kim.id}/fortbildungsnachweis/{year}")
+    assert refused.status_code == 404
+    auth.logout()
+    auth.login(factories.user(city))
+    assert client.get(f"/verwaltung/personen/{kim.id}/fortbildungsnachweis/{year}").status_code == 403
+
+
+def test_the_yearly_record_and_a_sessions_pdf_are_saved_as_images(client, auth, city, kim,
+                                                                  workshop, tmp_path):
+    assert shutil.which("pdftoppm"), "pdftoppm is missing: `sudo apt-get install poppler-utils`"
+    year = (workshop.starts_at + timedelta(hours=1)).year
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    auth.login(factories.user(city, role=Role.HR_LEAD))
+    for path, name in ((f"/verwaltung/personen/{kim.id}/fortbildungsnachweis/{year}",
+                        "fortbildungsnachweis"),
+                       (f"/anwesenheit/termine/{workshop.id}/bescheinigungen.pdf",
+                        "bescheinigungen_eines_termins")):
+        pdf = tmp_path / f"{name}.pdf"
+        pdf.write_bytes(pdf_of(client.get(path)).stream.getvalue())
+        subprocess.run(["pdftoppm", "-png", "-r", "60", "-singlefile", str(pdf),
+                        str(ARTIFACTS / name)], check=True, timeout=60)
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000

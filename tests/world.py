@@ -57,6 +57,7 @@ class World:
             "mail_id": self.mail_id,
             "token": "ein-unbekannter-link",
             "code": "EinUnbekannterCode0123456789",
+            "year": self.session_a.starts_at.year,
             "filename": "css/app.css",
         }
         missing = set(rule.arguments) - set(ids)

@@ -89,11 +89,14 @@ class Config:
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 5 minutes")
         # "Passwort vergessen" per address (Flask-Limiter); per account, a few links an hour.
+        self.PASSWORD_RESET_RATE_LIMIT = os.environ.get(
+            "PASSWORD_RESET_RATE_LIMIT", "10 per 15 minutes")
         # The public page that checks a certificate's code: enough for people, not for guessing.
         self.CERTIFICATE_VERIFY_RATE_LIMIT = os.environ.get(
             "CERTIFICATE_VERIFY_RATE_LIMIT", "30 per minute")
-        self.PASSWORD_RESET_RATE_LIMIT = os.environ.get(
-            "PASSWORD_RESET_RATE_LIMIT", "10 per 15 minutes")
+        # Certificates in one download (a session's, a report period's): more would keep the
+        # person and an app worker waiting for minutes.
+        self.CERTIFICATES_PER_DOWNLOAD = int(os.environ.get("CERTIFICATES_PER_DOWNLOAD", "150"))
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SQLALCHEMY_RECORD_QUERIES = False
         # Mail, with Flask-Mailman's names. Without MAIL_SERVER mails stay in the outbox,

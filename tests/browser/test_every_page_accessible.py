@@ -15,8 +15,10 @@ NOT_HTML = {"reports.export", "privacy.export_my_data", "privacy.export_my_data_
             "admin.check_email",
             # the exports list the reports page polls: a fragment, checked inside that page
             "reports.export_jobs",
-            # a PDF (tests/test_certificates.py reads it back and checks its tags)
-            "certificates.download"}
+            # PDFs and zips of PDFs (tests/test_certificates.py reads them back, tags included)
+            "certificates.download", "certificates.my_record", "certificates.one",
+            "certificates.session_pdf", "certificates.session_zip", "certificates.record",
+            "certificates.selection_zip"}
 
 
 @pytest.fixture(scope="module")

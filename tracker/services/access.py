@@ -183,6 +183,14 @@ def runnable_series_filter(user: User):
     return coordinated
 
 
+def can_certify(user: User, organisation_id: int | None) -> bool:
+    """Certificates and training records of the people of an organisation (their
+    organisation when they took part): its HR staff and lead, and admins."""
+    if user.is_admin:
+        return True
+    return user.has_role(*HR_ROLES) and organisation_id == user.organisation_id
+
+
 def can_manage_user(actor: User, target: User) -> bool:
     """Admins manage everyone; an HR lead manages the people of their own organisation."""
     if actor.is_admin:

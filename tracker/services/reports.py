@@ -220,7 +220,7 @@ def to_local_today() -> date:
 
 # --- the selection ---------------------------------------------------------------------------
 
-def _session_conditions(filters: ReportFilters) -> list[ColumnElement[bool]]:
+def session_conditions(filters: ReportFilters) -> list[ColumnElement[bool]]:
     """Period (Berlin calendar days of the session's start) and series."""
     conditions: list[ColumnElement[bool]] = []
     if filters.date_from or filters.date_to:
@@ -236,7 +236,7 @@ def _session_conditions(filters: ReportFilters) -> list[ColumnElement[bool]]:
 
 
 def _mark_conditions(filters: ReportFilters, *, by_organisation: bool = True):
-    conditions = _session_conditions(filters)
+    conditions = session_conditions(filters)
     # "Organisation" is the person's organisation when they enrolled, so history stays true.
     if by_organisation and filters.organisation_id:
         conditions.append(Enrolment.organisation_id == filters.organisation_id)
@@ -375,7 +375,7 @@ def sessions_in_selection(filters: ReportFilters) -> dict[int, SessionInfo]:
                TrainingSession.title, TrainingSession.starts_at, TrainingSession.ends_at,
                TrainingSession.trainer)
         .join(TrainingSeries, TrainingSeries.id == TrainingSession.series_id)
-        .where(*_session_conditions(filters))
+        .where(*session_conditions(filters))
     )
     return {
         sid: SessionInfo(series_id, series_title, title, to_local(starts).date(),

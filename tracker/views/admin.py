@@ -44,6 +44,7 @@ from tracker.services import (
     ServiceError,
     access,
     audit,
+    certificates,
     enrolment,
     organisations,
     people,
@@ -643,7 +644,8 @@ def person_edit(user_id: int):
     elif form.errors:
         status = 422
     return render_template("admin/person_form.html", form=form, person=person, roles=role_labels(),
-                           email_check_url=_email_check_url(person)), status
+                           email_check_url=_email_check_url(person),
+                           record_years=certificates.record_years(person, current_user)), status
 
 
 @bp.get("/personen/email-pruefen")

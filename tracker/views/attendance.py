@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from tracker.extensions import db
 from tracker.models import AttendanceStatus, TrainingSession, utcnow
 from tracker.security import database_id
-from tracker.services import access
+from tracker.services import access, certificates
 from tracker.services import attendance as service
 from tracker.views.htmx import is_partial, render_page_or_fragment
 
@@ -70,6 +70,9 @@ def _sheet_context(session: TrainingSession) -> dict:
         "closed_by": service.closed_by(session),
         "may_reopen": session.is_closed and access.can_change_closed_marks(current_user, session),
         "started": utcnow() >= session.starts_at,
+        # HR download the certificates of their own people once the sheet is closed.
+        "may_certify": session.is_closed and (
+            current_user.is_admin or current_user.has_role(*access.HR_ROLES)),
     }
 
 
@@ -210,6 +213,7 @@ def history(session_id: int, enrolment_id: int):
         row=row,
         entries=service.history(session_id, enrolment_id),
         label=service.status_label,
+        may_certify=certificates.may_issue(current_user, enrolment_id),
     )
 
 

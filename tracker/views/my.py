@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tracker.database import write_transactions
 from tracker.extensions import db
 from tracker.models import AttendanceStatus
-from tracker.services import accounts
+from tracker.services import accounts, certificates
 from tracker.services import enrolment as enrolment_service
 from tracker.services import trainings as trainings_service
 
@@ -34,6 +34,7 @@ def index():
         total=mine.total,
         export_url=_export_url(),
         participation_statuses=[s.value for s in AttendanceStatus.participations()],
+        record_years=certificates.record_years(current_user, current_user),
     )
     if mine.promotions:
         _mark_seen(current_user.id, [e.id for e in mine.promotions])

@@ -78,6 +78,7 @@ def _render(raw: dict[str, str], *, filters=None, figures=None, network=None, er
         series_choices=reports.series_choices(current_user),
         organisation_choices=reports.organisation_choices(current_user),
         background_rows=current_app.config["EXPORT_BACKGROUND_ROWS"],
+        certificate_limit=current_app.config["CERTIFICATES_PER_DOWNLOAD"],
         export_jobs=jobs.export_jobs(current_user),
         **figure_texts,
     )
