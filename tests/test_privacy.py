@@ -15,6 +15,7 @@ from tracker.models import (
     AttendanceMark,
     AttendanceStatus,
     AuditEntry,
+    Certificate,
     Enrolment,
     EnrolmentState,
     PasswordResetToken,
@@ -85,6 +86,9 @@ def test_employee_reads_her_data_as_a_workbook_with_german_words(client, auth, d
     audit.record(None, "user.update", "user", kim.id, organisation_id=org.id, details={"role": ["a", "b"]})
     db.session.commit()
     auth.login(kim)
+    mine = next(e for e in db.session.scalars(select(Enrolment)) if e.user_id == kim.id
+                and e.session_id == past.id)
+    assert client.get(f"/meine-schulungen/bescheinigungen/{mine.id}").status_code == 200
     # The workbook stays German whatever language the pages are in.
     assert '<html lang="en">' in client.get("/meine-daten/?lang=en").get_data(as_text=True)
 
@@ -94,7 +98,13 @@ def test_employee_reads_her_data_as_a_workbook_with_german_words(client, auth, d
     assert 'filename=meine-daten-' in response.headers["Content-Disposition"]
     assert "no-store" in response.headers["Cache-Control"]
     wb = load_workbook(io.BytesIO(response.data))
-    assert wb.sheetnames == ["Person", "Anmeldungen", "Änderungen am Konto", "Passwort-Links"]
+    assert wb.sheetnames == ["Person", "Anmeldungen", "Änderungen am Konto", "Passwort-Links",
+                             "Bescheinigungen"]
+    certificate = list(wb["Bescheinigungen"].iter_rows(values_only=True))
+    assert len(certificate) == 2 and certificate[1][2] == "Vorurteile erkennen"
+    assert isinstance(certificate[1][3], datetime) and certificate[1][4] == 1
+    code = db.session.scalars(select(Certificate)).one().code
+    assert certificate[1][7] == code
     person = {row[0]: row[1] for row in wb["Person"].iter_rows(values_only=True)}
     assert person["Nachname"] == "Öztürk" and person["Rolle"] == "Beschäftigte"
     assert person["Konto aktiv"] == "ja"

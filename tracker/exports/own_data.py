@@ -87,6 +87,12 @@ def _link_rows(links: list[dict]):
         yield [_when(link["erstellt_am"]), _when(link["gueltig_bis"]), _when(link["benutzt_am"])]
 
 
+def _certificate_rows(certificates: list[dict]):
+    for c in certificates:
+        yield [_when(c["ausgestellt_am"]), c["reihe"] or "", c["termin"] or "", _when(c["beginn"]),
+               c["fassung"], _when(c["ersetzt_am"]), _when(c["widerrufen_am"]), c["code"]]
+
+
 def write_own_data_workbook(data: dict, target: str | IO[bytes]) -> dict[str, int]:
     """Write `data` (tracker.services.privacy.export_user_data) as a workbook to `target`."""
     # German like the HR workbooks, whatever language the page was in.
@@ -101,5 +107,12 @@ def write_own_data_workbook(data: dict, target: str | IO[bytes]) -> dict[str, in
                                      Column("Gültig bis", 17, DATETIME_FORMAT),
                                      Column("Benutzt am", 17, DATETIME_FORMAT)],
                   list(_link_rows(data["passwort_links"]))),
+            Sheet("Bescheinigungen", [Column("Ausgestellt am", 17, DATETIME_FORMAT),
+                                      Column("Reihe", 30), Column("Termin", 36),
+                                      Column("Beginn", 17, DATETIME_FORMAT), Column("Fassung", 9),
+                                      Column("Ersetzt am", 17, DATETIME_FORMAT),
+                                      Column("Widerrufen am", 17, DATETIME_FORMAT),
+                                      Column("Prüfcode", 36)],
+                  list(_certificate_rows(data.get("bescheinigungen", [])))),
         ]
         return write_workbook(sheets, target)

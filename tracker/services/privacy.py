@@ -29,6 +29,7 @@ from tracker.models import (
     AttendanceChange,
     AttendanceMark,
     AuditEntry,
+    Certificate,
     Enrolment,
     EnrolmentState,
     PasswordResetToken,
@@ -95,6 +96,9 @@ def export_user_data(user: User) -> dict:
         select(PasswordResetToken).where(PasswordResetToken.user_id == user.id)
         .order_by(PasswordResetToken.created_at)
     )
+    issued = db.session.scalars(
+        select(Certificate).where(Certificate.user_id == user.id).order_by(Certificate.issued_at)
+    )
     coordinated = db.session.scalars(
         select(TrainingSeries.title).join(series_coordinator)
         .where(series_coordinator.c.user_id == user.id).order_by(TrainingSeries.title)
@@ -149,6 +153,15 @@ def export_user_data(user: User) -> dict:
             {"erstellt_am": _iso(t.created_at), "gueltig_bis": _iso(t.expires_at),
              "benutzt_am": _iso(t.used_at)}
             for t in tokens
+        ],
+        # What each issued certificate says, as the public check page shows it.
+        "bescheinigungen": [
+            {"code": c.code, "fassung": c.version, "ausgestellt_am": _iso(c.issued_at),
+             "ersetzt_am": _iso(c.replaced_at), "widerrufen_am": _iso(c.revoked_at),
+             "termin": c.content.get("session"), "reihe": c.content.get("series"),
+             "beginn": _iso(datetime.fromisoformat(c.content["starts"]))
+             if c.content.get("starts") else None, "name": c.content.get("name")}
+            for c in issued
         ],
     }
 
