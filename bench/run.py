@@ -543,6 +543,16 @@ def run_export(rows: int) -> dict:
                      f"{(result.stderr or result.stdout).strip()[-1500:]}"}
 
 
+def run_certificates(people: int = 30) -> dict:
+    """bench/certificate_bench.py: its children are processes of their own already."""
+    from bench import certificate_bench
+
+    try:
+        return certificate_bench.run(people)
+    except RuntimeError as exc:
+        return {"error": str(exc)[-1500:]}
+
+
 def _find(data: dict, *names: str):
     """The number under the first of `names` that has one, at the top level before nested
     (the export bench owns its key names)."""
@@ -654,6 +664,18 @@ def summarise(results: dict, path: Path = RESULTS) -> list[str]:
                      f"rows {_fmt(ratio, '.3f')} (target >= {EXPORT_RATIO_TARGET}), whole "
                      f"workbook {_fmt(e.get('_workbook_ratio'), '.3f')}, peak memory "
                      f"{_fmt(mem)} MB (target < {EXPORT_MEMORY_TARGET_MB})")
+    c = results.get("certificates") or {}
+    if c:
+        lines.append("")
+        lines.append("Certificates")
+        if "error" in c:
+            lines.append(f"  {c['error']}")
+        else:
+            lines.append(
+                f"  {c['people']} in one PDF: {c['seconds']:.2f} s, {c['certificates_per_s']}/s "
+                f"= {c['ratio']:.3f} of bare WeasyPrint's {c['bare_per_s']}/s (target >= "
+                f"{c['targets']['ratio']}), zip {c['ratio_zip']:.3f}, peak {c['peak_mb']} MB "
+                f"{'ok' if c['ok'] else 'MISSED'}")
     if results["skipped"]:
         lines.append("")
         lines.append("Skipped")
@@ -682,6 +704,8 @@ def _parse(argv: list[str] | None):
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument("--export-rows", type=int)
+    parser.add_argument("--certificates", type=int, default=30,
+                        help="people of the session whose certificates are made (default 30)")
     parser.add_argument("--scale", choices=sorted(dataset.SCALES),
                         help="size of the generated data set (default large; --quick: medium)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
@@ -832,6 +856,13 @@ def _main(argv: list[str] | None) -> int:
             export["_peak_mb"] = _find(export, "peak_mb", "peak_memory_mb", "tracker_peak_mb",
                                        "peak_rss_mb")
         results["export"] = export
+
+        say(f"Certificate bench (a {opts.certificates}-person session) ...")
+        certs = step("certificate bench", run_certificates, opts.certificates) or {}
+        if "error" in certs:
+            results["errors"].append(f"certificates: {certs['error']}")
+            failed = True
+        results["certificates"] = certs
     finally:
         loadgen.stop_all()
         if pg_name:

@@ -211,7 +211,8 @@ def test_make_bench_without_wrk_or_postgres_runs_what_it_can_and_exits_0(tmp_pat
     previous = signal.getsignal(signal.SIGTERM)
     try:
         code = bench_run.main(["--scale", "tiny", "--duration", "0.3", "--connections", "2",
-                               "--export-rows", "50", "--data-dir", str(tmp_path),
+                               "--export-rows", "50", "--certificates", "2",
+                               "--data-dir", str(tmp_path),
                                "--results", str(results)])
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -222,6 +223,9 @@ def test_make_bench_without_wrk_or_postgres_runs_what_it_can_and_exits_0(tmp_pat
     assert "wrk: not installed" in skipped
     assert "PostgreSQL: not reachable" in skipped
     assert data["settings"]["tool"] == "python"
+    # The certificates: both sides made the same two, and the ratio is reported.
+    assert data["certificates"]["people"] == 2 and data["certificates"]["ratio"] > 0
+    assert data["certificates"]["tracker"]["pdf"]["bytes"] > 0
     assert set(data["throughput"]) == {"demo-sqlite", "tiny-sqlite"}
     # Side by side: each measurement on both data sets, one right after the other, then the
     # next measurement (the growth compares figures of the same minute).

@@ -86,6 +86,10 @@ def test_a_participant_downloads_a_tagged_one_page_certificate(client, auth, kim
     assert bool(root["/MarkInfo"]["/Marked"])
     assert "/StructTreeRoot" in root
     assert reader.metadata.title.startswith("Teilnahmebescheinigung")
+    # KERN's typeface from static/, embedded: regular, semibold and bold only.
+    fonts = {str(font.get_object()["/BaseFont"])
+             for font in reader.pages[0]["/Resources"]["/Font"].values()}
+    assert fonts and all("Fira-Sans" in font for font in fonts), fonts
 
 
 def test_the_first_page_is_saved_as_an_image_for_a_person_to_look_at(client, auth, kim, tmp_path):
