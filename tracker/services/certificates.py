@@ -62,10 +62,9 @@ def _participations(*conditions) -> list[Enrolment]:
     ).unique())
 
 
-def _participation(enrolment_id: int, viewer: User, *, own: bool = False) -> Enrolment:
-    """One enrolment the viewer may have a certificate of (her own; with `own` False also
-    one of her organisation's people as their HR), if attended; else a German 404 (not
-    hers to see) or 409 (not attended)."""
+def _check_participation(enrolment_id: int, viewer: User, *, own: bool = False) -> None:
+    """A German 404 unless the viewer may have this enrolment's certificate (her own; with
+    `own` False also one of her organisation's people as their HR), 409 unless attended."""
     row = db.session.execute(
         select(Enrolment.user_id, Enrolment.organisation_id, AttendanceMark.status)
         .outerjoin(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
@@ -79,13 +78,12 @@ def _participation(enrolment_id: int, viewer: User, *, own: bool = False) -> Enr
     if status is None or not AttendanceStatus(status).counts_as_participation:
         raise Conflict(_("Für diesen Termin ist keine Teilnahme erfasst. Eine "
                          "Teilnahmebescheinigung gibt es nur für besuchte Termine."))
-    return _participations(Enrolment.id == enrolment_id)[0]
 
 
 def may_issue(viewer: User, enrolment_id: int) -> bool:
     """Whether the viewer can have this participation's certificate (for links)."""
     try:
-        _participation(enrolment_id, viewer)
+        _check_participation(enrolment_id, viewer)
     except ServiceError:
         return False
     return True
@@ -147,7 +145,8 @@ def issue_all(enrolments: list[Enrolment]) -> list[Certificate]:
 
 def issue(enrolment_id: int, viewer: User, *, own: bool = False) -> Certificate:
     """The certificate of one participation, for the person or (unless `own`) her HR."""
-    return issue_all([_participation(enrolment_id, viewer, own=own)])[0]
+    _check_participation(enrolment_id, viewer, own=own)
+    return issue_all(_participations(Enrolment.id == enrolment_id))[0]
 
 
 def for_session(session: TrainingSession, viewer: User) -> list[Certificate]:
@@ -328,15 +327,22 @@ class YearlyRecord:
         return f"fortbildungsnachweis_{self.year}_{secure_filename(self.person.full_name)}.pdf"
 
 
+def _record_scope(person: User, viewer: User) -> list:
+    """The person's enrolments a yearly record may show to the viewer: all to herself and to
+    admins, to HR those in their organisation's name."""
+    conditions = [Enrolment.user_id == person.id]
+    if person.id != viewer.id and not viewer.is_admin:
+        conditions.append(Enrolment.organisation_id == viewer.organisation_id)
+    return conditions
+
+
 def record_years(person: User, viewer: User) -> list[int]:
     """The years, newest first, with a participation of the person the viewer may put into
     a yearly record (HR: in their organisation's name)."""
     query = (select(TrainingSession.starts_at)
              .join(Enrolment, Enrolment.session_id == TrainingSession.id)
              .join(AttendanceMark, AttendanceMark.enrolment_id == Enrolment.id)
-             .where(Enrolment.user_id == person.id, is_participation()))
-    if person.id != viewer.id and not viewer.is_admin:
-        query = query.where(Enrolment.organisation_id == viewer.organisation_id)
+             .where(is_participation(), *_record_scope(person, viewer)))
     return sorted({to_local(starts).year for starts in db.session.scalars(query)}, reverse=True)
 
 
@@ -353,10 +359,8 @@ def yearly_record(person_id: int, year: int, viewer: User) -> YearlyRecord:
     if not 1900 < year < 3000:
         raise ServiceError(_("Für dieses Jahr gibt es keinen Fortbildungsnachweis."), 404)
     start, end = local_day_bounds(date(year, 1, 1), date(year, 12, 31))
-    conditions = [Enrolment.user_id == person.id, TrainingSession.starts_at >= start,
+    conditions = [*_record_scope(person, viewer), TrainingSession.starts_at >= start,
                   TrainingSession.starts_at <= end]
-    if person.id != viewer.id and not viewer.is_admin:
-        conditions.append(Enrolment.organisation_id == viewer.organisation_id)
     entries = [
         RecordEntry(starts=e.session.starts_at, ends=e.session.ends_at,
                     series=e.session.series.title, session=e.session.title,

@@ -17,6 +17,7 @@ from tracker.models import Role
 from tracker.services import ServiceError, access, certificates, reports
 from tracker.services.access import role_required
 from tracker.timeutil import to_local
+from tracker.views.reports import FILTER_KEYS
 
 bp = Blueprint("certificates", __name__)
 
@@ -96,8 +97,7 @@ def session_zip(session_id: int):
 @bp.get("/auswertung/bescheinigungen.zip")
 @role_required(Role.HR_LEAD)
 def selection_zip():
-    raw = {key: request.args[key] for key in ("from", "to", "series", "organisation")
-           if key in request.args}
+    raw = {key: request.args[key] for key in FILTER_KEYS if key in request.args}
     try:
         filters = reports.parse_filters(raw, current_user)
     except reports.FilterErrors as exc:
