@@ -1,4 +1,5 @@
-"""One per-request cache for pure data: what a request asks twice is computed once.
+"""Caches for pure data: per request (what a request asks twice is computed once) and per
+worker thread (library objects built once and reused, such as loaded fonts).
 
 Modelled on Indico's `memoize_request` (indico/util/caching.py). The cache lives in Flask's
 `g`, so it ends with the request (or the app context of a CLI command) and is never shared
@@ -9,6 +10,7 @@ argument it depends on; never a security decision that must be re-checked (token
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -47,3 +49,28 @@ def forget_request_cache() -> None:
     """Drop what this request remembered (after a change that the cached data depends on)."""
     if has_app_context():
         g.pop(_CACHE, None)
+
+
+_thread = threading.local()
+
+
+def memoize_thread(fn: F) -> F:
+    """Remember `fn(*args)` for the life of the worker thread.
+
+    For pure data that is expensive to build and safe to reuse between requests, such as
+    WeasyPrint's font configuration (the fonts unpacked from static/, which WeasyPrint
+    documents as reusable across documents). Per thread, because such library objects are
+    not made to be shared between threads. Keyed on the function and every argument;
+    never for security decisions, which are re-checked on every request."""
+
+    @functools.wraps(fn)
+    def memoized(*args):
+        cache: dict = _thread.__dict__.setdefault("cache", {})
+        key = (fn.__module__, fn.__qualname__, args)
+        try:
+            return cache[key]
+        except KeyError:
+            value = cache[key] = fn(*args)
+            return value
+
+    return memoized  # type: ignore[return-value]

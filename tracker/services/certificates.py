@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 from werkzeug.utils import secure_filename
 
+from tracker.caching import memoize_thread
 from tracker.extensions import db
 from tracker.models import (
     AttendanceMark,
@@ -220,18 +221,25 @@ def _html(html: str):
     return _weasyprint()[0](string=html, base_url=current_app.static_folder + "/")
 
 
-def html_to_pdf(html: str, fonts=None) -> bytes:
+def html_to_pdf(html: str) -> bytes:
     """A page of tracker's as a tagged PDF (PDF/UA), its fonts and styles from static/."""
-    return _html(html).write_pdf(pdf_variant=PDF_VARIANT, font_config=fonts)
+    return _html(html).write_pdf(pdf_variant=PDF_VARIANT, font_config=font_configuration())
 
 
-def render_pdf(certificate: Certificate, fonts=None) -> bytes:
+def render_pdf(certificate: Certificate) -> bytes:
     """The certificate as a one-page tagged PDF."""
-    return html_to_pdf(render_html(certificate), fonts)
+    return html_to_pdf(render_html(certificate))
 
 
 def font_configuration():
-    """Fonts loaded once for many documents of one download."""
+    """The fonts of static/, unpacked once per worker thread and reused by every document."""
+    return _font_configuration(current_app.static_folder)
+
+
+@memoize_thread
+def _font_configuration(static_folder: str):
+    # Keyed on the folder the @font-face rules point into: each face is unpacked from WOFF2
+    # the first time a document uses it, and WeasyPrint skips faces it already holds.
     return _weasyprint()[1]()
 
 
@@ -247,11 +255,10 @@ def render_combined_pdf(certificates: list[Certificate], title: str) -> bytes:
 
 def render_zip(certificates: list[Certificate]) -> bytes:
     """Many certificates as a zip of PDFs, one file per person and session."""
-    fonts = font_configuration()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for certificate in certificates:
-            archive.writestr(member_name(certificate), render_pdf(certificate, fonts))
+            archive.writestr(member_name(certificate), render_pdf(certificate))
     return buffer.getvalue()
 
 
