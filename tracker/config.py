@@ -97,6 +97,8 @@ class Config:
         # Certificates in one download (a session's, a report period's): more would keep the
         # person and an app worker waiting for minutes.
         self.CERTIFICATES_PER_DOWNLOAD = int(os.environ.get("CERTIFICATES_PER_DOWNLOAD", "150"))
+        # Counts of another organisation's people below this are shown as "< N" (issue 24).
+        self.PRIVACY_MIN_COUNT = int(os.environ.get("PRIVACY_MIN_COUNT", "5"))
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SQLALCHEMY_RECORD_QUERIES = False
         # Mail, with Flask-Mailman's names. Without MAIL_SERVER mails stay in the outbox,

@@ -121,6 +121,17 @@ def format_datetime(value: datetime | None, fmt: str | None = None) -> str:
     return flask_babel.format_datetime(value, date_pattern("datetime", fmt))
 
 
+def format_figure(value) -> str:
+    """A count as a report shows it: a number, "< 5" where the privacy threshold withholds it
+    (tracker.services.disclosure.Withheld), "–" where there is nothing."""
+    if value is None:
+        return "–"
+    below = getattr(value, "below", None)
+    if below is not None:
+        return f"< {format_decimal(below)}"
+    return format_decimal(value)
+
+
 def init_app(app: Flask) -> None:
     # Flask-Babel also installs its gettext callables for templates ({{ _() }}, {% trans %}).
     babel.init_app(
@@ -133,6 +144,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else ""
+    app.jinja_env.filters["figure"] = format_figure
 
     @app.context_processor
     def _locale_context() -> dict:

@@ -21,7 +21,8 @@ from tracker.exports.workbook import (
 )
 from tracker.extensions import db
 from tracker.models import AttendanceStatus, utcnow
-from tracker.services import reports
+from tracker.services import disclosure, reports
+from tracker.services.disclosure import Withheld
 from tracker.services.reports import ReportFilters
 from tracker.timeutil import to_local
 
@@ -115,13 +116,35 @@ def _people_sheet(filters: ReportFilters) -> Sheet:
     return Sheet(SHEET_PEOPLE, columns, rows())
 
 
-def _organisation_rows(filters: ReportFilters) -> Iterator[tuple]:
-    for r in reports.organisation_totals(filters):
-        yield (r.organisation, r.year, r.series_title, r.participations, r.people, r.hours)
+def _organisation_rows(filters: ReportFilters) -> tuple[list[tuple], int | str]:
+    """The Organisationen sheet's rows and the participations of all partners together.
+
+    Other organisations' small counts are withheld ("< 5") for a viewer without exact figures,
+    and so many more cells that the overview's total minus the visible cells gives none of
+    them back (tracker.services.disclosure)."""
+    totals = reports.organisation_totals(filters)
+    own_id = None if filters.exact_others else filters.series_scope_id
+    own = sum(r.participations for r in totals if r.organisation_id == own_id)
+    others = {i: r.participations for i, r in enumerate(totals) if r.organisation_id != own_id}
+    shown, network = disclosure.protect_parts(own, others, exact=filters.exact_others)
+    rows = []
+    for i, r in enumerate(totals):
+        count = shown.get(i, r.participations)
+        if isinstance(count, Withheld):  # its hours would give the count back
+            rows.append((r.organisation, r.year, r.series_title, str(count),
+                         _cell(disclosure.protect(r.people, exact=False)), "–"))
+            continue
+        people = disclosure.protect(r.people, exact=filters.exact_others or i not in others)
+        rows.append((r.organisation, r.year, r.series_title, count, _cell(people), r.hours))
+    return rows, _cell(network)
+
+
+def _cell(value: disclosure.Shown) -> int | str:
+    return str(value) if isinstance(value, Withheld) else value
 
 
 def _overview_rows(filters: ReportFilters, figures: reports.Figures,
-                   network: reports.Figures, created_by: str, created_at: datetime) -> list:
+                   network: int | str, created_by: str, created_at: datetime) -> list:
     def day(value: date | None, open_text: str):
         return Formatted(value, DATE_FORMAT) if value else open_text
 
@@ -150,7 +173,7 @@ def _overview_rows(filters: ReportFilters, figures: reports.Figures,
         *([f"davon {labels[status.value]}", count]
           for status, count in figures.not_participations),
         ["Anwesenheitsquote", Formatted(rate, PERCENT_FORMAT) if rate is not None else "–"],
-        ["Teilnahmen aller Partnerorganisationen", network.participations],
+        ["Teilnahmen aller Partnerorganisationen", network],
         [None, None],
         ["Hinweise", None],
         ["Teilnahme", f"Als Teilnahme zählt ein Termin mit dem Status {participation_words}, "
@@ -165,7 +188,9 @@ def _overview_rows(filters: ReportFilters, figures: reports.Figures,
         ["Blatt „Organisationen“", "Teilnahmen, Personen und Stunden je Organisation, Jahr und "
                                    "Reihe, für alle Partnerorganisationen in den Reihen, an "
                                    "denen Ihre Organisation beteiligt ist (nur Zahlen, keine "
-                                   "Namen)."],
+                                   "Namen). Kleine Zahlen anderer Organisationen erscheinen als "
+                                   f"„< {disclosure.threshold()}“, und so viele weitere, dass "
+                                   "sie sich nicht aus der Summe errechnen lassen."],
         ["Organisation (zum Zeitpunkt)", "Die Organisation, der die Person bei der Anmeldung "
                                          "angehörte."],
         ["Termine", "Durchgeführt: Termine, für die Anwesenheit erfasst wurde. Datum und Jahr "
@@ -195,8 +220,7 @@ def write_participation_workbook(filters: ReportFilters, target: str | IO[bytes]
     """Write the whole workbook for `filters` (already checked for who asks) to `target`."""
     _consistent_snapshot()
     figures = reports.headline_figures(filters)
-    network = (reports.headline_figures(filters, by_organisation=False)
-               if filters.organisation_id else figures)
+    organisation_rows, network = _organisation_rows(filters)
     created_at = to_local(now or utcnow()).replace(tzinfo=None, microsecond=0)
     sheets = [
         Sheet(SHEET_OVERVIEW, [Column("Angabe", 38), Column("Wert", 90)],
@@ -204,7 +228,7 @@ def write_participation_workbook(filters: ReportFilters, target: str | IO[bytes]
               data=False, mixed=True),
         marks_sheet(filters, progress=progress, progress_every=progress_every),
         _people_sheet(filters),
-        Sheet(SHEET_ORGANISATIONS, ORGANISATION_COLUMNS, _organisation_rows(filters)),
+        Sheet(SHEET_ORGANISATIONS, ORGANISATION_COLUMNS, organisation_rows),
     ]
     # Row generators are lazy: each sheet's query runs while that sheet is written.
     counts = write_workbook(sheets, target)

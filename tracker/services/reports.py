@@ -72,6 +72,9 @@ class ReportFilters:
     # The organisation whose view of the network this is: only series it owns or that are
     # open to it, also in the figures across partners. None: every series (admins, CLI).
     series_scope_id: int | None = None
+    # Whether counts of other organisations' people are shown exactly (admins, the command
+    # line, the coordinators of the selected series) or with the privacy threshold.
+    exact_others: bool = True
 
     def query_args(self) -> dict[str, str]:
         """The filters as URL parameters (for the download link and the shortcuts)."""
@@ -200,6 +203,8 @@ def parse_filters(raw: Mapping[str, str | None], user: User | None, *,
         organisation_id=organisation.id if organisation else None,
         organisation_name=organisation.name if organisation else None,
         series_scope_id=scope_id,
+        exact_others=(user is None or user.is_admin
+                      or (series is not None and access.is_coordinator(user, series.id))),
     )
 
 
@@ -251,7 +256,7 @@ def _mark_conditions(filters: ReportFilters, *, by_organisation: bool = True):
     return conditions
 
 
-def _marks(*columns, filters: ReportFilters, by_organisation: bool = True):
+def marks_of(*columns, filters: ReportFilters, by_organisation: bool = True):
     """SELECT over the attendance marks of the selection."""
     return (
         select(*columns)
@@ -315,7 +320,7 @@ def headline_figures(filters: ReportFilters, *, by_organisation: bool = True) ->
     present = is_participation()
     statuses = list(AttendanceStatus)
     row = db.session.execute(
-        _marks(
+        marks_of(
             func.count(AttendanceMark.id),
             func.coalesce(func.sum(case((present, 1), else_=0)), 0),
             func.count(distinct(case((present, Enrolment.user_id)))),
@@ -338,7 +343,7 @@ def headline_figures(filters: ReportFilters, *, by_organisation: bool = True) ->
 
 def mark_count(filters: ReportFilters) -> int:
     """How many rows the workbook's "Teilnahmen" sheet will have."""
-    return int(db.session.scalar(_marks(func.count(AttendanceMark.id), filters=filters)) or 0)
+    return int(db.session.scalar(marks_of(func.count(AttendanceMark.id), filters=filters)) or 0)
 
 
 def describe(filters: ReportFilters) -> str:
@@ -395,7 +400,7 @@ def mark_rows(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE) -> Iterat
     sessions = sessions_in_selection(filters)
     orgs = organisation_names()
     statement = (
-        _marks(User.last_name, User.first_name, User.email, Enrolment.organisation_id,
+        marks_of(User.last_name, User.first_name, User.email, Enrolment.organisation_id,
                AttendanceMark.session_id, AttendanceMark.status, Enrolment.state,
                filters=filters)
         .join(User, User.id == Enrolment.user_id)
@@ -427,7 +432,7 @@ class PersonTotals:
 def series_with_participations(filters: ReportFilters) -> list[tuple[int, str]]:
     """The series in which the selection has participations, by title: the Personen columns."""
     rows = db.session.execute(
-        _marks(TrainingSeries.id, TrainingSeries.title, filters=filters)
+        marks_of(TrainingSeries.id, TrainingSeries.title, filters=filters)
         .join(TrainingSeries, TrainingSeries.id == TrainingSession.series_id)
         .where(is_participation())
         .group_by(TrainingSeries.id, TrainingSeries.title)
@@ -442,7 +447,7 @@ def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
     aggregated in SQL per person and series, merged here while streaming."""
     orgs = organisation_names()
     per_series = (
-        _marks(Enrolment.user_id.label("user_id"),
+        marks_of(Enrolment.user_id.label("user_id"),
                Enrolment.organisation_id.label("organisation_id"),
                TrainingSession.series_id.label("series_id"),
                func.count(AttendanceMark.id).label("participations"),
@@ -492,6 +497,7 @@ def person_totals(filters: ReportFilters, *, chunk_size: int = CHUNK_SIZE
 
 @dataclass(frozen=True)
 class OrganisationYearSeries:
+    organisation_id: int
     organisation: str
     year: int
     series_title: str
@@ -514,7 +520,7 @@ def organisation_totals(filters: ReportFilters) -> list[OrganisationYearSeries]:
         else_=years[-1],
     ) if len(years) > 1 else literal(years[0], Integer)
     inner = (
-        _marks(Enrolment.organisation_id.label("organisation_id"), year.label("year"),
+        marks_of(Enrolment.organisation_id.label("organisation_id"), year.label("year"),
                TrainingSession.series_id.label("series_id"), Enrolment.user_id.label("user_id"),
                session_seconds_sql().label("seconds"), filters=filters, by_organisation=False)
         .where(is_participation())
@@ -528,7 +534,7 @@ def organisation_totals(filters: ReportFilters) -> list[OrganisationYearSeries]:
     orgs = organisation_names()
     series_titles = {info.series_id: info.series_title for info in sessions.values()}
     result = [
-        OrganisationYearSeries(orgs.get(org_id, ""), int(y), series_titles.get(series_id, ""),
+        OrganisationYearSeries(org_id, orgs.get(org_id, ""), int(y), series_titles.get(series_id, ""),
                                int(count), int(people), _hours(seconds))
         for org_id, y, series_id, count, people, seconds in rows
     ]

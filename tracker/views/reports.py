@@ -24,7 +24,7 @@ from tracker import tasks
 from tracker.exports.participation import export_filename, write_participation_workbook
 from tracker.extensions import db
 from tracker.models import AttendanceStatus, Role
-from tracker.services import ServiceError, jobs, reports
+from tracker.services import ServiceError, dashboard, jobs, reports
 from tracker.services.access import role_required
 from tracker.views.htmx import render_page_or_fragment
 
@@ -41,7 +41,7 @@ def _raw_filters(source=None) -> dict[str, str]:
     return {key: source[key] for key in FILTER_KEYS if key in source}
 
 
-def _render(raw: dict[str, str], *, filters=None, figures=None, network=None, errors=None,
+def _render(raw: dict[str, str], *, filters=None, figures=None, dashboard=None, errors=None,
             status: int = 200):
     today = reports.to_local_today()
     last_year = today.replace(year=today.year - 1, day=1)
@@ -72,7 +72,7 @@ def _render(raw: dict[str, str], *, filters=None, figures=None, network=None, er
         values=values,
         filters=filters,
         figures=figures,
-        network=network,
+        dashboard=dashboard,
         errors=errors or {},
         shortcuts=shortcuts,
         series_choices=reports.series_choices(current_user),
@@ -93,10 +93,8 @@ def index():
         filters = reports.parse_filters(raw, current_user)
     except reports.FilterErrors as exc:
         return _render(raw, errors=exc.errors, status=422)
-    figures = reports.headline_figures(filters)
-    network = (reports.headline_figures(filters, by_organisation=False)
-               if filters.organisation_id else None)
-    return _render(raw, filters=filters, figures=figures, network=network)
+    return _render(raw, filters=filters, figures=reports.headline_figures(filters),
+                   dashboard=dashboard.build(filters))
 
 
 @bp.get("/export.xlsx")
