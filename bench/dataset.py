@@ -125,6 +125,8 @@ class Fixtures:
     counts: dict[str, int] = field(default_factory=dict)
     build_seconds: float = 0.0
     bench_series_id: int = 0  # the series holding the fixture sessions
+    lead_email: str = ""  # an HR lead of that organisation, for the reports page
+    lead_password: str = ""
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -530,7 +532,9 @@ def build_network(url: str, scale: Scale = LARGE, seed: int = 2026) -> Fixtures:
     _analyse(engine)
     engine.dispose()
     return Fixtures(dataset=scale.name, database_url=url, password=BENCH_PASSWORD,
-                    list_email=list_user.email, list_password=BENCH_PASSWORD, counts=counts,
+                    list_email=list_user.email, list_password=BENCH_PASSWORD,
+                    lead_email=people_by_org[org_ids[0]][0].email, lead_password=BENCH_PASSWORD,
+                    counts=counts,
                     build_seconds=round(time.perf_counter() - started, 1), **fixture_ids)
 
 
@@ -575,6 +579,7 @@ def build_demo(url: str, scale: Scale = LARGE) -> Fixtures:
     engine.dispose()
     return Fixtures(dataset="demo", database_url=url, password=BENCH_PASSWORD,
                     list_email="beschaeftigte@stadt-dessau.example", list_password=DEMO_PASSWORD,
+                    lead_email="personalleitung@stadt-dessau.example", lead_password=DEMO_PASSWORD,
                     counts=counts, build_seconds=round(time.perf_counter() - started, 1),
                     **fixture_ids)
 

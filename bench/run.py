@@ -39,7 +39,7 @@ RESULTS = ROOT / "bench" / "results.json"
 SECRET_KEY = "bench-secret-key-not-for-production"  # noqa: S105 - local servers only
 
 # Share of bare Flask on the large SQLite data set (issue 19's floors).
-TARGETS = {"sheet": 0.10, "click": 0.08, "enrol": 0.06, "series": 0.05}
+TARGETS = {"sheet": 0.10, "click": 0.08, "enrol": 0.06, "series": 0.05, "reports": 0.03}
 GROWTH_LIMIT = 1.3  # small/large relative throughput
 # A rush's throughput (people / wall time) against the steady-state enrolment POST's
 # requests per second on the same data set: below this, writers queue behind each other.
@@ -53,6 +53,7 @@ SCENARIOS = {
     "enrol": "enrolment POST (htmx)",
     "series": "series list",
     "series_one": "series list filtered to one series",
+    "reports": "reports page with the dashboard (HR lead, this year)",
     "floor": "login floor: constant page after login",
 }
 FLOOR_BYTES = 3500  # about the size of an attendance click's answer
@@ -82,12 +83,14 @@ def say(message: str) -> None:
 # --------------------------------------------------------------------------- throughput
 
 
-def _scenario_requests(fx: Fixtures, name: str, hr, lister, pool) -> list[Request]:
+def _scenario_requests(fx: Fixtures, name: str, hr, lister, pool, lead=None) -> list[Request]:
     if name == "sheet":
         return [Request("GET", f"/anwesenheit/termine/{fx.sheet_session_id}",
                         {"Cookie": hr.cookie})]
     if name == "series":
         return [Request("GET", "/reihen/", {"Cookie": lister.cookie})]
+    if name == "reports":
+        return [Request("GET", "/auswertung/", {"Cookie": lead.cookie})]
     if name == "floor":
         # The reference inside tracker (bench/tracker_app.py): the login, no page.
         return [Request("GET", f"/bench/floor/{FLOOR_BYTES}", {"Cookie": hr.cookie})]
@@ -200,8 +203,10 @@ class Measurement:
         hr = loadgen.login(self.port, fx.hr_email, fx.password)
         lister = loadgen.login(self.port, fx.list_email, fx.list_password)
         pool = loadgen.login_pool(self.port, pool_emails, fx.password) if pool_emails else []
+        lead = (loadgen.login(self.port, fx.lead_email, fx.lead_password)
+                if self.name == "reports" else None)
         self.login_seconds += time.perf_counter() - t0
-        return _scenario_requests(fx, self.name, hr, lister, pool)
+        return _scenario_requests(fx, self.name, hr, lister, pool, lead)
 
     def run_round(self, i: int) -> bool:
         """Round i: tracker for its share of the duration, then the bare app as long. On a
@@ -465,6 +470,7 @@ def count_statements(fx: Fixtures) -> dict[str, int | str]:
         hr.post(click_url, data={"status": "present"}, headers=htmx)
         lister = logged_in(fx.list_email, fx.list_password)
         enroller = logged_in(fx.enrol_emails[-1], fx.password)
+        lead = logged_in(fx.lead_email, fx.lead_password)
         return {
             "sheet": counted(hr, "GET", f"/anwesenheit/termine/{fx.sheet_session_id}"),
             "click": counted(hr, "POST", click_url, data={"status": "excused"}, headers=htmx),
@@ -472,6 +478,7 @@ def count_statements(fx: Fixtures) -> dict[str, int | str]:
                              f"/reihen/termine/{fx.enrol_session_ids[0]}/anmelden", headers=htmx),
             "series": counted(lister, "GET", "/reihen/"),
             "series_one": counted(lister, "GET", f"/reihen/?reihe={fx.bench_series_id}"),
+            "reports": counted(lead, "GET", "/auswertung/"),
         }
     finally:
         event.remove(engine, "before_cursor_execute", _count)
@@ -489,9 +496,10 @@ def cpu_per_request(fx: Fixtures, repeat: int = 40) -> dict[str, float | None]:
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": fx.database_url, "SECRET_KEY": SECRET_KEY,
                       "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
-    hr, lister = app.test_client(), app.test_client()
+    hr, lister, lead = app.test_client(), app.test_client(), app.test_client()
     for client, email, password in ((hr, fx.hr_email, fx.password),
-                                    (lister, fx.list_email, fx.list_password)):
+                                    (lister, fx.list_email, fx.list_password),
+                                    (lead, fx.lead_email, fx.lead_password)):
         if client.post("/anmelden", data={"email": email, "password": password}).status_code != 303:
             raise RuntimeError(f"in-process login of {email} failed")
     statuses = ("present", "excused", "absent")
@@ -507,6 +515,7 @@ def cpu_per_request(fx: Fixtures, repeat: int = 40) -> dict[str, float | None]:
         "click": click,
         "series": lambda i: lister.get("/reihen/"),
         "series_one": lambda i: lister.get(f"/reihen/?reihe={fx.bench_series_id}"),
+        "reports": lambda i: lead.get("/auswertung/"),
     }
     out: dict[str, float | None] = {"enrol": None}
     try:
