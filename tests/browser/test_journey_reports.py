@@ -28,7 +28,7 @@ def test_hr_lead_downloads_the_workbook_of_her_organisation(web_any, scene, tmp_
 
     page.get_by_role("link", name=f"Kalenderjahr {year}").click()
     expect(page.locator(".report-scope")).to_contain_text(f"31.12.{year}")
-    page.get_by_label("Reihe").select_option(label=series)
+    page.get_by_label("Reihe", exact=True).select_option(label=series)
     page.get_by_role("button", name="Anzeigen").click()
     expect(page.locator(".report-scope")).to_contain_text(series)
     expect(page.locator(".report-scope")).to_contain_text(ORGANISATION)
