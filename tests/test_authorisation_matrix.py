@@ -124,6 +124,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("admin.session_edit", "GET"):                 (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_edit", "POST"):                (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
     ("admin.session_cancel", "POST"):              (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
+    ("admin.session_quotas", "GET"):               (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
+    ("admin.session_quotas", "POST"):              (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
+    ("admin.series_quotas", "GET"):                (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
+    ("admin.series_quotas", "POST"):               (LOGIN, FORBIDDEN, FORBIDDEN, OK,        OK,        NOT_FOUND, FORBIDDEN),
 }
 # fmt: on
 

@@ -80,9 +80,17 @@ def send_mail_command() -> None:
     click.echo(f"{total + sent} mails delivered.")
 
 
+@click.command("release-quotas")
+def release_quotas_command() -> None:
+    """Release the seat quotas whose time has come (the worker does it every minute)."""
+    from tracker.services import enrolment
+
+    click.echo(f"Quotas released in {enrolment.release_due_quotas()} sessions.")
+
+
 def init_app(app: Flask) -> None:
     for command in (demo_data_command, demo_logins_command, create_admin_command,
-                    worker_command, send_mail_command):
+                    worker_command, send_mail_command, release_quotas_command):
         app.cli.add_command(command)
 
     from tracker.exports.cli import export_group

@@ -77,10 +77,12 @@ def run_export(job_id: int) -> str:
 @huey.periodic_task(crontab(minute="*"))
 @_in_app
 def every_minute() -> None:
-    """The sweep: mails whose enqueue was lost or whose retry is due, and reminders."""
+    """The sweep: seat quotas due for release, mails whose enqueue was lost or whose retry
+    is due, and reminders."""
     from tracker.extensions import db
-    from tracker.services import jobs, mail, notify
+    from tracker.services import enrolment, jobs, mail, notify
 
+    enrolment.release_due_quotas()
     for job_id in jobs.lost_in_queue():
         run_export(job_id)
     notify.queue_reminders()

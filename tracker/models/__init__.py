@@ -10,6 +10,8 @@ from tracker.models.login import FailedLogin
 from tracker.models.organisation import Organisation
 from tracker.models.outbox import MailState, OutboxMail
 from tracker.models.series import (
+    SeriesQuota,
+    SessionQuota,
     TrainingSeries,
     TrainingSession,
     series_coordinator,
@@ -34,6 +36,8 @@ __all__ = [
     "OutboxMail",
     "PasswordResetToken",
     "Role",
+    "SeriesQuota",
+    "SessionQuota",
     "StoredJob",
     "TrainingSeries",
     "TrainingSession",

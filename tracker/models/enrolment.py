@@ -63,6 +63,7 @@ class Enrolment(db.Model):
         Index("ix_enrolment_session_state", "session_id", "state", "waitlist_seq"),
         Index("ix_enrolment_user_state", "user_id", "state"),
         Index("ix_enrolment_organisation", "organisation_id"),
+        Index("ix_enrolment_quota_organisation", "quota_organisation_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,6 +72,8 @@ class Enrolment(db.Model):
     # The person's organisation when they enrolled: history stays true after a job change.
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     state: Mapped[str] = mapped_column(String(20))
+    # The organisation whose quota gave the person her seat; None for a free seat.
+    quota_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     # Ticket on the waiting list (from TrainingSession.waitlist_seq); the queue's order.
     waitlist_seq: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -85,7 +88,7 @@ class Enrolment(db.Model):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     session: Mapped[TrainingSession] = relationship()
-    organisation: Mapped[Organisation] = relationship()
+    organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     @property

@@ -8,6 +8,14 @@ second live enrolment of the same person. Every operation first locks the sessio
 (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite writing transactions start with
 `BEGIN IMMEDIATE`, see tracker/database.py, and FOR UPDATE is not rendered), so enrolments, cancellations and capacity changes
 of one session are applied one after the other and the waiting list never skips a free seat.
+
+Seat quotas: until its release time a session may reserve seats for partner organisations.
+A person then takes a seat of her organisation's quota, or else a free seat (capacity minus
+the reserved seats); when both are gone she waits. Each quota's counter and the session's
+`reserved_taken` change by conditional UPDATEs too, and CHECKs hold them within the quota
+and the whole within the capacity. A quota seat given back goes to the next person of its
+organisation in line. At the release the untaken quota seats become free seats and the
+waiting list is served in order of enrolment across organisations (release_quotas).
 """
 
 from __future__ import annotations
@@ -21,17 +29,19 @@ from sqlalchemy import and_, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
+from tracker.database import write_transactions
 from tracker.extensions import db
 from tracker.i18n import format_datetime
 from tracker.models import (
     CancelReason,
     Enrolment,
     EnrolmentState,
+    SessionQuota,
     TrainingSession,
     User,
     utcnow,
 )
-from tracker.services import Conflict, NotAllowed, ServiceError, access, notify
+from tracker.services import Conflict, NotAllowed, ServiceError, access, audit, notify
 from tracker.services.collation import german
 
 LIVE_STATES = (EnrolmentState.ENROLLED, EnrolmentState.WAITLISTED)
@@ -107,7 +117,7 @@ def _cancel_refusal(code: str, session: TrainingSession) -> str:
 # --- Locking and counters ------------------------------------------------------------------
 
 
-def _lock_session(session: TrainingSession) -> TrainingSession:
+def lock_session(session: TrainingSession) -> TrainingSession:
     """Lock the session row for this transaction and read its columns again.
 
     On PostgreSQL the row lock orders all seat changes of one session; on SQLite the
@@ -123,16 +133,89 @@ def _lock_session(session: TrainingSession) -> TrainingSession:
 _SESSION_COLUMNS = tuple(attribute.key for attribute in inspect(TrainingSession).column_attrs)
 
 
-def _take_seat(session_id: int) -> bool:
-    """Take one seat if one is free; the WHERE clause decides, not a count read before."""
+# Seats held or reserved: the taken ones plus the reserved ones nobody has taken yet.
+_COMMITTED = (TrainingSession.seats_taken + TrainingSession.reserved_seats
+              - TrainingSession.reserved_taken)
+
+
+def _take_seat(session: TrainingSession, organisation_id: int) -> tuple[bool, int | None]:
+    """Take a seat: of the organisation's quota while quotas hold, else a free one.
+
+    Returns whether a seat was taken and the organisation whose quota gave it (None: a free
+    seat). The WHERE clauses decide, not counts read before."""
+    if session.has_quotas and _take_quota_seat(session.id, organisation_id):
+        return True, organisation_id
     result = db.session.execute(
         update(TrainingSession)
-        .where(TrainingSession.id == session_id,
-               TrainingSession.seats_taken < TrainingSession.capacity)
+        .where(TrainingSession.id == session.id, TrainingSession.capacity > _COMMITTED)
         .values(seats_taken=TrainingSession.seats_taken + 1)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return result.rowcount == 1, None
+
+
+def _take_quota_seat(session_id: int, organisation_id: int) -> bool:
+    result = db.session.execute(
+        update(SessionQuota)
+        .where(SessionQuota.session_id == session_id,
+               SessionQuota.organisation_id == organisation_id,
+               SessionQuota.seats_taken < SessionQuota.seats)
+        .values(seats_taken=SessionQuota.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    result = db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session_id,
+               TrainingSession.quotas_released_at.is_(None),
+               TrainingSession.reserved_taken < TrainingSession.reserved_seats,
+               TrainingSession.seats_taken < TrainingSession.capacity)
+        .values(seats_taken=TrainingSession.seats_taken + 1,
+                reserved_taken=TrainingSession.reserved_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # pragma: no cover - the quotas add up to the reserved seats
+        raise Conflict(_("Die Platzvergabe hat sich geändert. Bitte versuchen Sie es erneut."))
+    return True
+
+
+def _give_back_seat(session: TrainingSession, quota_organisation_id: int | None,
+                    now: datetime) -> Enrolment | None:
+    """A seat is given back: it passes to the next in line who may have it and stays taken,
+    or it is freed. While quotas hold, a quota seat goes to the next person of its
+    organisation, else back to the quota; a free seat to the first in line."""
+    if quota_organisation_id is not None and session.has_quotas:
+        moved = _promote(session.id, 1, now, quota_organisation_id=quota_organisation_id)
+        if moved:
+            return moved[0]
+        db.session.execute(
+            update(SessionQuota)
+            .where(SessionQuota.session_id == session.id,
+                   SessionQuota.organisation_id == quota_organisation_id,
+                   SessionQuota.seats_taken > 0)
+            .values(seats_taken=SessionQuota.seats_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            update(TrainingSession)
+            .where(TrainingSession.id == session.id, TrainingSession.reserved_taken > 0,
+                   TrainingSession.seats_taken > 0)
+            .values(seats_taken=TrainingSession.seats_taken - 1,
+                    reserved_taken=TrainingSession.reserved_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+        return None
+    moved = _promote(session.id, 1, now)
+    if moved:
+        return moved[0]
+    db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session.id, TrainingSession.seats_taken > 0)
+        .values(seats_taken=TrainingSession.seats_taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+    return None
 
 
 def _next_waitlist_ticket(session_id: int) -> int:
@@ -154,7 +237,17 @@ def _next_waitlist_ticket(session_id: int) -> int:
 
 
 def _refresh_counters(session: TrainingSession) -> None:
-    db.session.expire(session, ["seats_taken", "waitlist_seq", "capacity"])
+    db.session.expire(session, ["seats_taken", "waitlist_seq", "capacity", "reserved_seats",
+                                "reserved_taken", "quotas_released_at"])
+    for quota in session.__dict__.get("quotas", ()):
+        db.session.expire(quota, ["seats_taken"])
+
+
+def _release_if_due(session: TrainingSession) -> None:
+    """The release time has passed and the worker has not released yet: release first, so
+    that nobody waits for a seat that is free by now."""
+    if session.quotas_due and session.cancelled_at is None:
+        release_quotas(session)
 
 
 # --- Enrol ---------------------------------------------------------------------------------
@@ -182,7 +275,8 @@ def enrol(user: User, session: TrainingSession, *, actor: User | None = None) ->
             ))
         raise NotAllowed(_("Ihre Organisation ist für diese Reihe nicht freigegeben."))
 
-    session = _lock_session(session)
+    session = lock_session(session)
+    _release_if_due(session)
     closed = enrol_closed(session, by_staff=on_behalf)
     if closed:
         raise ServiceError(_enrol_refusal(closed, session))
@@ -195,7 +289,8 @@ def enrol(user: User, session: TrainingSession, *, actor: User | None = None) ->
                 organisation_id=user.organisation_id,
                 created_by_id=actor.id if on_behalf else None,
             )
-            if _take_seat(session.id):
+            taken, enrolment.quota_organisation_id = _take_seat(session, user.organisation_id)
+            if taken:
                 enrolment.state = EnrolmentState.ENROLLED
             else:
                 enrolment.state = EnrolmentState.WAITLISTED
@@ -219,15 +314,18 @@ def enrol(user: User, session: TrainingSession, *, actor: User | None = None) ->
 # --- Cancel and promote --------------------------------------------------------------------
 
 
-def _promote(session_id: int, count: int, now: datetime) -> list[Enrolment]:
-    """Move the first `count` people of the waiting list onto seats that are already counted."""
+def _promote(session_id: int, count: int, now: datetime, *,
+             quota_organisation_id: int | None = None) -> list[Enrolment]:
+    """Move the first `count` people of the waiting list onto seats that are already counted;
+    with `quota_organisation_id`, the first of that organisation onto seats of its quota."""
     if count <= 0:
         return []
+    conditions = [Enrolment.session_id == session_id,
+                  Enrolment.state == EnrolmentState.WAITLISTED]
+    if quota_organisation_id is not None:
+        conditions.append(Enrolment.organisation_id == quota_organisation_id)
     ids = list(db.session.scalars(
-        select(Enrolment.id)
-        .where(Enrolment.session_id == session_id, Enrolment.state == EnrolmentState.WAITLISTED)
-        .order_by(Enrolment.waitlist_seq)
-        .limit(count)
+        select(Enrolment.id).where(*conditions).order_by(Enrolment.waitlist_seq).limit(count)
     ))
     if not ids:
         return []
@@ -235,7 +333,7 @@ def _promote(session_id: int, count: int, now: datetime) -> list[Enrolment]:
         update(Enrolment)
         .where(Enrolment.id.in_(ids), Enrolment.state == EnrolmentState.WAITLISTED)
         .values(state=EnrolmentState.ENROLLED, promoted_at=now, promotion_seen_at=None,
-                updated_at=now)
+                updated_at=now, quota_organisation_id=quota_organisation_id)
         .execution_options(synchronize_session=False)
     )
     promoted = list(db.session.scalars(
@@ -257,7 +355,8 @@ def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
     if by_staff and not access.can_run_session(actor, session):
         raise NotAllowed(_("Sie dürfen diese Anmeldung nicht stornieren."))
 
-    session = _lock_session(session)
+    session = lock_session(session)
+    _release_if_due(session)
     db.session.refresh(enrolment)
     if enrolment.state == EnrolmentState.WALK_IN:
         raise Conflict(_("Diese Person wurde ohne Anmeldung erfasst; Änderungen erfolgen über "
@@ -282,17 +381,7 @@ def cancel(enrolment: Enrolment, *, actor: User) -> Enrolment | None:
 
     promoted = None
     if was_enrolled:
-        # The seat passes to the first in line and stays taken; without a queue it is freed.
-        moved = _promote(session.id, 1, now)
-        if moved:
-            promoted = moved[0]
-        else:
-            db.session.execute(
-                update(TrainingSession)
-                .where(TrainingSession.id == session.id, TrainingSession.seats_taken > 0)
-                .values(seats_taken=TrainingSession.seats_taken - 1)
-                .execution_options(synchronize_session=False)
-            )
+        promoted = _give_back_seat(session, enrolment.quota_organisation_id, now)
     db.session.flush()
     db.session.refresh(enrolment)
     _refresh_counters(session)
@@ -320,7 +409,8 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
         raise ServiceError(_("Die Kapazität darf höchstens %(n)s Plätze betragen.",
                              n=MAX_CAPACITY))
 
-    session = _lock_session(session)
+    session = lock_session(session)
+    _release_if_due(session)
     if session.cancelled_at is not None:
         raise ServiceError(_("Dieser Termin wurde abgesagt; die Kapazität kann nicht geändert "
                              "werden."))
@@ -328,7 +418,15 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
         raise ServiceError(_(
             "Dieser Termin hat bereits begonnen; die Kapazität kann nicht mehr geändert werden."
         ))
-    if new_capacity < session.seats_taken:
+    committed = session.seats_taken + session.reserved_seats - session.reserved_taken
+    if new_capacity < committed and session.reserved_seats:
+        raise ServiceError(_(
+            "Die Kapazität kann nicht unter %(n)s Plätze gesenkt werden: %(reserved)s sind für "
+            "Organisationen reserviert und %(free)s freie Plätze belegt. Senken Sie zuerst die "
+            "Kontingente.", n=committed, reserved=session.reserved_seats,
+            free=session.seats_taken - session.reserved_taken,
+        ))
+    if new_capacity < committed:
         raise ServiceError(_(
             "Die Kapazität kann nicht unter die Zahl der Angemeldeten (%(n)s) gesenkt werden. "
             "Entfernen Sie zuerst Anmeldungen.", n=session.seats_taken,
@@ -336,7 +434,7 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
 
     result = db.session.execute(
         update(TrainingSession)
-        .where(TrainingSession.id == session.id, TrainingSession.seats_taken <= new_capacity)
+        .where(TrainingSession.id == session.id, new_capacity >= _COMMITTED)
         .values(capacity=new_capacity)
         .execution_options(synchronize_session=False)
     )
@@ -344,20 +442,105 @@ def change_capacity(session: TrainingSession, new_capacity: int, *, actor: User)
         raise Conflict(_("Die Zahl der Angemeldeten hat sich geändert. Bitte versuchen Sie es "
                          "erneut."))
 
-    promoted = _promote(session.id, new_capacity - session.seats_taken, utcnow())
-    if promoted:
-        db.session.execute(
-            update(TrainingSession)
-            .where(TrainingSession.id == session.id,
-                   TrainingSession.seats_taken + len(promoted) <= TrainingSession.capacity)
-            .values(seats_taken=TrainingSession.seats_taken + len(promoted))
-            .execution_options(synchronize_session=False)
-        )
-    db.session.flush()
+    # The new seats are free seats: they go to the first in line, whatever the organisation.
+    promoted = _fill_free_seats(session, new_capacity - committed, utcnow())
     _refresh_counters(session)
     for person in promoted:
         notify.promoted(person)
     return promoted
+
+
+def _fill_free_seats(session: TrainingSession, count: int, now: datetime) -> list[Enrolment]:
+    promoted = _promote(session.id, count, now)
+    if promoted:
+        db.session.execute(
+            update(TrainingSession)
+            .where(TrainingSession.id == session.id,
+                   _COMMITTED + len(promoted) <= TrainingSession.capacity)
+            .values(seats_taken=TrainingSession.seats_taken + len(promoted))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.flush()
+    return promoted
+
+
+def serve_quota_queues(session: TrainingSession) -> list[Enrolment]:
+    """After the quotas changed: people waiting get the seats that now have room for them,
+    in order, first from their organisation's quota, then the free seats."""
+    now = utcnow()
+    promoted: list[Enrolment] = []
+    for quota in session.quotas if session.has_quotas else ():
+        moved = _promote(session.id, quota.seats - quota.seats_taken, now,
+                         quota_organisation_id=quota.organisation_id)
+        if not moved:
+            continue
+        n = len(moved)
+        db.session.execute(
+            update(SessionQuota)
+            .where(SessionQuota.id == quota.id, SessionQuota.seats_taken + n <= SessionQuota.seats)
+            .values(seats_taken=SessionQuota.seats_taken + n)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            update(TrainingSession)
+            .where(TrainingSession.id == session.id,
+                   TrainingSession.reserved_taken + n <= TrainingSession.reserved_seats)
+            .values(seats_taken=TrainingSession.seats_taken + n,
+                    reserved_taken=TrainingSession.reserved_taken + n)
+            .execution_options(synchronize_session=False)
+        )
+        promoted += moved
+    db.session.flush()
+    _refresh_counters(session)
+    promoted += _fill_free_seats(session, session.free_seats, now)
+    _refresh_counters(session)
+    for person in promoted:
+        notify.promoted(person)
+    return promoted
+
+
+def release_quotas(session: TrainingSession, *, now: datetime | None = None) -> list[Enrolment]:
+    """The release: seats no organisation has taken from its quota become free seats, and the
+    waiting list is served in order of enrolment across organisations, in the caller's
+    transaction. The quotas keep how many seats they gave. Returns the people promoted."""
+    session = lock_session(session)
+    if session.quotas_released_at is not None or session.cancelled_at is not None:
+        return []
+    now = now or utcnow()
+    unused = session.reserved_seats - session.reserved_taken
+    db.session.execute(
+        update(TrainingSession)
+        .where(TrainingSession.id == session.id, TrainingSession.quotas_released_at.is_(None))
+        .values(reserved_seats=0, reserved_taken=0, quotas_released_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    promoted = _fill_free_seats(session, session.capacity - session.seats_taken, now)
+    _refresh_counters(session)
+    audit.record(None, "session.quotas_released", "session", session.id,
+                 organisation_id=session.series.owner_organisation_id,
+                 details={"unused": unused, "promoted": [e.id for e in promoted]})
+    for person in promoted:
+        notify.promoted(person)
+    return promoted
+
+
+def release_due_quotas() -> int:
+    """Release the quotas of every session whose release time has come, each in its own
+    transaction (committed here); run every minute by the worker. Returns how many."""
+    ids = list(db.session.scalars(
+        select(TrainingSession.id).where(
+            TrainingSession.quota_release_at <= utcnow(),
+            TrainingSession.quotas_released_at.is_(None),
+            TrainingSession.cancelled_at.is_(None),
+        ).order_by(TrainingSession.quota_release_at)
+    ))
+    db.session.rollback()
+    for session_id in ids:
+        with write_transactions():
+            session = db.session.get(TrainingSession, session_id)
+            release_quotas(session)
+            db.session.commit()
+    return len(ids)
 
 
 def cancel_session(session: TrainingSession, *, actor: User) -> None:
@@ -365,7 +548,7 @@ def cancel_session(session: TrainingSession, *, actor: User) -> None:
     people affected see "abgesagt" in Meine Schulungen."""
     if not access.can_manage_series(actor, session.series):
         raise NotAllowed(_("Sie dürfen diesen Termin nicht absagen."))
-    session = _lock_session(session)
+    session = lock_session(session)
     if session.cancelled_at is not None:
         raise Conflict(_("Dieser Termin ist bereits abgesagt."))
     if session.starts_at <= utcnow():
@@ -386,7 +569,7 @@ def cancel_session(session: TrainingSession, *, actor: User) -> None:
     db.session.execute(
         update(TrainingSession)
         .where(TrainingSession.id == session.id)
-        .values(cancelled_at=now, seats_taken=0)
+        .values(cancelled_at=now, seats_taken=0, reserved_taken=0)
         .execution_options(synchronize_session=False)
     )
     db.session.flush()
@@ -480,6 +663,13 @@ class Offer:
     enrol_closed: str | None  # why nobody can enrol now (a code, see enrol_closed)
     cancel_closed: str | None  # why she cannot cancel now (see cancel_closed)
     is_over: bool  # the session has ended
+    # Seats left in her organisation's quota while quotas hold; None without such a quota.
+    quota_left: int | None = None
+
+    @property
+    def seats_left(self) -> int:
+        """The seats she could take now: free ones and those left in her quota."""
+        return self.session.free_seats + (self.quota_left or 0)
 
     @property
     def is_enrolled(self) -> bool:
@@ -491,7 +681,7 @@ class Offer:
 
     @property
     def is_full(self) -> bool:
-        return self.session.free_seats == 0
+        return self.seats_left == 0
 
 
 def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
@@ -508,12 +698,25 @@ def offers(user: User, sessions: Iterable[TrainingSession]) -> dict[int, Offer]:
     now = utcnow()
     series = list({s.series_id: s.series for s in sessions}.values())
     open_series = access.enrollable_series_ids(user, series)
+    quotas = quotas_left(user.organisation_id, [s.id for s in sessions if s.has_quotas])
     result = {}
     for s in sessions:
         e = mine.get(s.id)
         result[s.id] = _offer(s, e, positions.get(e.id) if e is not None else None,
-                              lengths.get(s.id, 0), s.series_id in open_series, now)
+                              lengths.get(s.id, 0), s.series_id in open_series, now,
+                              quotas.get(s.id))
     return result
+
+
+def quotas_left(organisation_id: int | None, session_ids: list[int]) -> dict[int, int]:
+    """Seats left in the organisation's quota per session (sessions whose quotas hold)."""
+    if organisation_id is None or not session_ids:
+        return {}
+    return dict(db.session.execute(
+        select(SessionQuota.session_id, SessionQuota.seats - SessionQuota.seats_taken)
+        .where(SessionQuota.session_id.in_(session_ids),
+               SessionQuota.organisation_id == organisation_id, SessionQuota.seats > 0)
+    ).all())
 
 
 def offer_after_change(user_id: int, session_id: int, position: int | None, *,
@@ -538,11 +741,15 @@ def offer_after_change(user_id: int, session_id: int, position: int | None, *,
         .where(TrainingSession.id == session_id)
         .options(contains_eager(TrainingSession.series))
     ).one()
-    return _offer(session, enrolment, position, length, may_enrol, utcnow())
+    quota = None
+    if session.has_quotas:
+        organisation_id = db.session.scalar(select(User.organisation_id).where(User.id == user_id))
+        quota = quotas_left(organisation_id, [session.id]).get(session.id)
+    return _offer(session, enrolment, position, length, may_enrol, utcnow(), quota)
 
 
 def _offer(s: TrainingSession, e: Enrolment | None, position: int | None, length: int,
-           may_enrol: bool, now: datetime) -> Offer:
+           may_enrol: bool, now: datetime, quota_left: int | None = None) -> Offer:
     return Offer(
         session=s,
         enrolment=e,
@@ -552,6 +759,7 @@ def _offer(s: TrainingSession, e: Enrolment | None, position: int | None, length
         enrol_closed=enrol_closed(s, now=now),
         cancel_closed=cancel_closed(s, now=now),
         is_over=s.ends_at <= now,
+        quota_left=quota_left,
     )
 
 

@@ -17,17 +17,18 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from tracker.extensions import db
-from tracker.i18n import format_date
+from tracker.i18n import format_date, format_datetime
 from tracker.models import (
     Enrolment,
     EnrolmentState,
     Organisation,
+    SeriesQuota,
     TrainingSeries,
     TrainingSession,
     User,
     utcnow,
 )
-from tracker.services import NotAllowed, ServiceError, access, audit, enrolment, notify
+from tracker.services import NotAllowed, ServiceError, access, audit, enrolment, notify, quotas
 from tracker.timeutil import from_local, to_local
 
 MAX_CAPACITY = 10000
@@ -237,6 +238,7 @@ def create_session(series: TrainingSeries, data: SessionData, *, actor: User) ->
         raise ServiceError(_("Ein neuer Termin muss in der Zukunft liegen."))
     session = TrainingSession(series=series, seats_taken=0, waitlist_seq=0, **asdict(data))
     db.session.add(session)
+    quotas.apply_series_defaults(session)
     db.session.flush()
     audit.record(actor, "session.create", "session", session.id,
                  organisation_id=series.owner_organisation_id,
@@ -255,6 +257,10 @@ def update_session(session: TrainingSession, data: SessionData, *, actor: User) 
     if session.cancelled_at is not None:
         raise ServiceError(_("Dieser Termin wurde abgesagt und kann nicht mehr bearbeitet werden."))
     data = _validate_session(data)
+    if session.has_quotas and session.quota_release_at >= data.starts_at:
+        raise ServiceError(_("Die Kontingente werden erst am %(when)s freigegeben, nach dem neuen "
+                             "Beginn. Bitte ändern Sie zuerst die Freigabe der Kontingente.",
+                             when=format_datetime(session.quota_release_at, "short")))
     fields = asdict(data)
     new_capacity = fields.pop("capacity")
     old_capacity = session.capacity
@@ -348,7 +354,9 @@ def copy_series(
     copy = TrainingSeries(
         title=title, description=series.description, owner_organisation_id=series.owner_organisation_id,
         open_to=list(series.open_to), coordinators=list(series.coordinators), archived=False,
-        reminder_days=series.reminder_days,
+        reminder_days=series.reminder_days, quota_release_days=series.quota_release_days,
+        default_quotas=[SeriesQuota(organisation_id=q.organisation_id, seats=q.seats)
+                        for q in series.default_quotas],
     )
     db.session.add(copy)
     for source, start in shifted:
@@ -359,6 +367,8 @@ def copy_series(
             location=source.location, online_url=source.online_url, trainer=source.trainer,
             capacity=source.capacity, seats_taken=0, waitlist_seq=0,
         ))
+    for session in copy.sessions:
+        quotas.apply_series_defaults(session)
     db.session.flush()
     audit.record(actor, "series.copy", "series", copy.id,
                  organisation_id=series.owner_organisation_id,

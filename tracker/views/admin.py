@@ -49,6 +49,7 @@ from tracker.services import (
     organisations,
     people,
     privacy,
+    quotas,
     series_admin,
     staff_import,
 )
@@ -62,6 +63,7 @@ from tracker.views.admin_forms import (
     RegularSessionsForm,
     SeriesForm,
     SessionForm,
+    quota_form,
 )
 from tracker.views.htmx import is_partial, render_page_or_fragment
 
@@ -529,6 +531,87 @@ def session_edit(session_id: int):
         status = 422
     return render_template("admin/session_form.html", form=form, series=series,
                            session=training_session), status
+
+
+# --- Seat quotas per organisation ---------------------------------------------------------
+
+
+def _quota_organisations(series: TrainingSeries, existing) -> list[Organisation]:
+    """The organisations the series is open to, and any that already hold a quota (so that a
+    quota of an organisation no longer open is shown, and refused, rather than hidden)."""
+    orgs = {org.id: org for org in quotas.eligible_organisations(series)}
+    for quota in existing:
+        orgs.setdefault(quota.organisation_id, quota.organisation)
+    return sorted(orgs.values(), key=lambda org: org.name)
+
+
+def _quota_error(form, exc: quotas.QuotaError) -> int:
+    """The refusal next to its field: an organisation's quota, the release, or above all."""
+    names = {"release": ("release_at", "release_days")}.get(exc.field, (f"org_{exc.field}",))
+    field = next((form[name] for name in names if name in form), None)
+    if field is None:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return exc.status_code
+    return _field_error(field, exc)
+
+
+@bp.route("/termine/<int:session_id>/kontingente", methods=["GET", "POST"])
+def session_quotas(session_id: int):
+    training_session = _get_managed_session_or_404(session_id)
+    series = training_session.series
+    form = quota_form(_quota_organisations(series, training_session.quotas), session=True)
+    if request.method == "GET":
+        for quota in training_session.quotas:
+            form[f"org_{quota.organisation_id}"].data = quota.seats
+        release = training_session.quota_release_at or quotas.default_release(training_session)
+        form.release_at.data = to_local(release).replace(tzinfo=None)
+    status = 200
+    if form.validate_on_submit():
+        release_at = from_local(form.release_at.data) if form.release_at.data else None
+        try:
+            promoted = quotas.set_session_quotas(training_session, form.seats(), release_at,
+                                                 actor=current_user)
+        except quotas.QuotaError as exc:
+            status = _quota_error(form, exc)
+        else:
+            db.session.commit()
+            message = _("Die Kontingente wurden gespeichert.")
+            if promoted:
+                message += " " + _("%(n)s Personen haben einen Platz von der Warteliste erhalten.",
+                                   n=len(promoted))
+            flash(message, "success")
+            return redirect(url_for("admin.session_quotas", session_id=session_id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/session_quotas.html", form=form, series=series,
+                           session=training_session,
+                           usage=quotas.usage(training_session)), status
+
+
+@bp.route("/reihen/<int:series_id>/kontingente", methods=["GET", "POST"])
+def series_quotas(series_id: int):
+    series = _get_series_or_404(series_id)
+    form = quota_form(_quota_organisations(series, series.default_quotas), session=False)
+    if request.method == "GET":
+        for quota in series.default_quotas:
+            form[f"org_{quota.organisation_id}"].data = quota.seats
+        form.release_days.data = series.quota_release_days
+    status = 200
+    if form.validate_on_submit():
+        try:
+            quotas.set_series_quotas(series, form.seats(), form.release_days.data,
+                                     actor=current_user)
+        except quotas.QuotaError as exc:
+            status = _quota_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Die Kontingente der Reihe wurden gespeichert; neue Termine erhalten sie."),
+                  "success")
+            return redirect(url_for("admin.series_detail", series_id=series.id), code=303)
+    elif form.errors:
+        status = 422
+    return render_template("admin/series_quotas.html", form=form, series=series), status
 
 
 @bp.post("/termine/<int:session_id>/absagen")

@@ -328,3 +328,32 @@ class ImportForm(FlaskForm):
         _l("Personalliste (.xlsx oder .csv)"),
         validators=[FileRequired(_l("Bitte wählen Sie eine Datei aus."))],
     )
+
+
+class _QuotaForm(FlaskForm):
+    """Seats per partner organisation; the fields `org_<id>` are added per series."""
+
+    def organisation_fields(self):
+        return [f for f in self if f.name.startswith("org_")]
+
+    def seats(self) -> dict[int, int]:
+        return {int(f.name.removeprefix("org_")): f.data or 0 for f in self.organisation_fields()}
+
+
+def _organisation_field(name: str):
+    return IntegerField(name, validators=[
+        Optional(), NumberRange(min=0, max=10000, message=_l("Bitte eine Zahl von 0 bis 10000."))])
+
+
+def quota_form(organisations, *, session: bool) -> _QuotaForm:
+    """The quota form for these organisations: for a session with its release time, for a
+    series with the days before each session."""
+    fields = {f"org_{org.id}": _organisation_field(org.name) for org in organisations}
+    if session:
+        fields["release_at"] = GermanDateTimeLocalField(
+            _l("Freigabe der Kontingente"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    else:
+        fields["release_days"] = IntegerField(_l("Freigabe (Tage vor dem Termin)"), validators=[
+            InputRequired(_l("Bitte geben Sie die Zahl der Tage an.")),
+            NumberRange(min=1, max=365, message=_l("Bitte eine Zahl von 1 bis 365."))])
+    return type("QuotaForm", (_QuotaForm,), fields)()

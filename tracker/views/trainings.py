@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 
 from tracker.extensions import db
 from tracker.models import EnrolmentState, TrainingSession, utcnow
-from tracker.services import Conflict, NotAllowed, ServiceError, access
+from tracker.services import Conflict, NotAllowed, ServiceError, access, quotas
 from tracker.services import calendar as calendar_service
 from tracker.services import enrolment as enrolment_service
 from tracker.services import trainings as trainings_service
@@ -268,6 +268,8 @@ def _roster_context(session: TrainingSession, query: str) -> dict:
         "enrol_closed": enrolment_service.enrol_closed(session, by_staff=True),
         "cancel_closed": enrolment_service.cancel_closed(session, by_staff=True),
         "capacity_value": session.capacity,
+        "quotas": (quotas.usage(session)
+                   if session.reserved_seats or session.quotas_released_at else []),
     }
 
 
