@@ -3,13 +3,12 @@ forms refuse, and 200 people of three organisations enrolling at once (both data
 
 from __future__ import annotations
 
-import threading
-import traceback
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from tests import factories
+from tests.test_enrolment_concurrency import _enrol_many
 from tracker.database import write_transactions
 from tracker.extensions import db as _db
 from tracker.models import (
@@ -19,7 +18,6 @@ from tracker.models import (
     Role,
     SessionQuota,
     TrainingSession,
-    User,
     utcnow,
 )
 from tracker.services import enrolment as service
@@ -279,32 +277,7 @@ def test_two_hundred_enrol_at_once_from_three_organisations(app, db):
     _db.session.commit()
     ids, session_id = [p.id for p in people], session.id
 
-    outcomes: list[str] = []
-    lock = threading.Lock()
-    start = threading.Barrier(len(ids))
-
-    def worker(user_id: int) -> None:
-        with app.app_context():
-            try:
-                start.wait(timeout=120)
-                with write_transactions():
-                    e = service.enrol(_db.session.get(User, user_id),
-                                      _db.session.get(TrainingSession, session_id))
-                    _db.session.commit()
-                    outcome = str(e.state)
-            except Exception:  # noqa: BLE001 - reported to the test, which fails on it
-                _db.session.rollback()
-                outcome = "error: " + traceback.format_exc()
-            finally:
-                _db.session.remove()
-            with lock:
-                outcomes.append(outcome)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    outcomes = _enrol_many(app, ids, session_id)
     assert not [o for o in outcomes if o not in ("enrolled", "waitlisted")], outcomes[:3]
     assert len(outcomes) == 200 and outcomes.count("enrolled") == CAPACITY
 
