@@ -91,9 +91,8 @@ def _months(first: date, last: date) -> list[date]:
     return months
 
 
-def _time_charts(filters: reports.ReportFilters) -> list[Chart]:
-    sessions = reports.sessions_in_selection(filters)
-    counts = _per_session(filters)
+def _time_charts(filters: reports.ReportFilters, sessions: dict[int, reports.SessionInfo],
+                 counts: dict[int, tuple[int, int]]) -> list[Chart]:
     days = [sessions[sid].day for sid in counts if sid in sessions]
     first = filters.date_from or min(days, default=None)
     last = filters.date_to or max(days, default=None) or first
@@ -142,13 +141,11 @@ def _time_charts(filters: reports.ReportFilters) -> list[Chart]:
     ]
 
 
-def _year_chart(filters: reports.ReportFilters) -> Chart:
+def _year_chart(year: int, sessions: dict[int, reports.SessionInfo],
+                counts: dict[int, tuple[int, int]]) -> Chart:
     """This year against last year, month by month, with the page's series and organisation."""
-    year = (filters.date_to or reports.to_local_today()).year
-    both = dataclasses.replace(filters, date_from=date(year - 1, 1, 1), date_to=date(year, 12, 31))
-    sessions = reports.sessions_in_selection(both)
     per_month: dict[tuple[int, int], int] = defaultdict(int)
-    for sid, (n_present, _marks) in _per_session(both).items():
+    for sid, (n_present, _marks) in counts.items():
         info = sessions.get(sid)
         if info is not None:
             per_month[info.day.year, info.day.month] += n_present
@@ -191,8 +188,23 @@ def _organisation_chart(filters: reports.ReportFilters) -> tuple[Chart, Shown]:
 
 
 def build(filters: reports.ReportFilters) -> Dashboard:
+    year = (filters.date_to or reports.to_local_today()).year
+    both = dataclasses.replace(filters, date_from=date(year - 1, 1, 1), date_to=date(year, 12, 31))
+    both_sessions, both_counts = reports.sessions_in_selection(both), _per_session(both)
+    if filters.date_from and filters.date_to and (
+        both.date_from <= filters.date_from and filters.date_to <= both.date_to
+    ):
+        # The usual period (this year, last twelve months) lies inside the comparison's two
+        # years: its sessions are those of the comparison on its days (the same Berlin
+        # calendar days `session_conditions` selects), so one aggregate serves both.
+        sessions = {sid: info for sid, info in both_sessions.items()
+                    if filters.date_from <= info.day <= filters.date_to}
+        counts = {sid: c for sid, c in both_counts.items() if sid in sessions}
+    else:
+        sessions, counts = reports.sessions_in_selection(filters), _per_session(filters)
     organisations, network = _organisation_chart(filters)
     return Dashboard(
-        charts=[*_time_charts(filters), _year_chart(filters), organisations],
+        charts=[*_time_charts(filters, sessions, counts),
+                _year_chart(year, both_sessions, both_counts), organisations],
         network_participations=network,
     )
