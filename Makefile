@@ -24,10 +24,17 @@ $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit("tracker needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
+# python-ldap (LDAP sign-in) compiles against OpenLDAP's headers: with them, the "ldap" extra
+# is installed too; without them tracker runs with local passwords and says so here.
+comma := ,
+LDAP_HEADERS := $(wildcard /usr/include/ldap.h)
+EXTRAS := $(if $(LDAP_HEADERS),dev$(comma)ldap,dev)
+
 # Reinstall when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(if $(LDAP_HEADERS),,@echo "note: no OpenLDAP headers (apt-get install libldap2-dev libsasl2-dev): LDAP sign-in and its tests are left out")
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

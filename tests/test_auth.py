@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from tests import factories
@@ -161,13 +165,20 @@ class TestRateLimit:
         assert "Zu viele Versuche" in response.get_data(as_text=True)
 
 
-class TestAppWideRateLimit:
-    """A limit configured for the whole app through Flask-Limiter reaches every page."""
+def test_a_default_limit_applies_to_pages_without_their_own(migrated):
+    """A limit configured for the whole app through Flask-Limiter reaches every page.
 
-    @pytest.fixture
-    def app_settings(self):
-        return {"RATELIMIT_ENABLED": True, "RATELIMIT_DEFAULT": "2 per minute"}
-
-    def test_a_default_limit_applies_to_pages_without_their_own(self, client):
-        statuses = [client.get("/barrierefreiheit").status_code for _ in range(3)]
-        assert statuses == [200, 200, 429]
+    In a process of its own: Flask-Limiter keeps the first app's default limits on the
+    shared extension object, and every later app of this test run would inherit them."""
+    script = (
+        "import json, sys\n"
+        "from tests.conftest import make_app\n"
+        "app = make_app(sys.argv[1], RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT='2 per minute')\n"
+        "client = app.test_client()\n"
+        "with app.app_context():\n"
+        "    print(json.dumps([client.get('/barrierefreiheit').status_code for _ in range(3)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, migrated], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [200, 200, 429]

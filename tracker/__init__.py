@@ -29,7 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         config.ENV_NAME = app.config.get("ENV_NAME", config.ENV_NAME)
     config.check()
 
-    from tracker import cli, database, errors, i18n, security
+    from tracker import cli, database, errors, i18n, security, sign_in
     from tracker.services import mail as mail_service
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     login_manager.init_app(app)
+    sign_in.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
 

@@ -88,9 +88,27 @@ def release_quotas_command() -> None:
     click.echo(f"Quotas released in {enrolment.release_due_quotas()} sessions.")
 
 
+@click.command("sync-directories")
+def sync_directories_command() -> None:
+    """Deactivate the accounts the partner directories no longer list (the worker does it
+    every hour)."""
+    from tracker.database import write_transactions
+    from tracker.extensions import db
+    from tracker.services import directory
+
+    with write_transactions():
+        result = directory.sync_deactivations()
+        db.session.commit()
+    for name, count in result.items():
+        click.echo(f"{name}: {count} accounts deactivated.")
+    if not result:
+        click.echo("No directory could be asked (see the log), or none is configured.")
+
+
 def init_app(app: Flask) -> None:
     for command in (demo_data_command, demo_logins_command, create_admin_command,
-                    worker_command, send_mail_command, release_quotas_command):
+                    worker_command, send_mail_command, release_quotas_command,
+                    sync_directories_command):
         app.cli.add_command(command)
 
     from tracker.exports.cli import export_group

@@ -98,6 +98,8 @@ class Config:
         # person and an app worker waiting for minutes.
         self.CERTIFICATES_PER_DOWNLOAD = int(os.environ.get("CERTIFICATES_PER_DOWNLOAD", "150"))
         # Counts of another organisation's people below this are shown as "< N" (issue 24).
+        # The partners' directories people sign in with (README, tracker/sign_in.py).
+        self.AUTH_CONFIG = os.environ.get("AUTH_CONFIG", "")
         self.PRIVACY_MIN_COUNT = int(os.environ.get("PRIVACY_MIN_COUNT", "5"))
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SQLALCHEMY_RECORD_QUERIES = False

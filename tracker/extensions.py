@@ -8,6 +8,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mailman import Mail
 from flask_migrate import Migrate
+from flask_multipass import Multipass
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
@@ -36,3 +37,4 @@ babel = Babel()
 htmx = Htmx()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+multipass = Multipass()

@@ -92,6 +92,19 @@ def every_minute() -> None:
         pass
 
 
+@huey.periodic_task(crontab(minute="41"))
+@_in_app
+def hourly() -> None:
+    """Leavers and people disabled in a partner directory lose their tracker login."""
+    from tracker.database import write_transactions
+    from tracker.extensions import db
+    from tracker.services import directory
+
+    with write_transactions():
+        directory.sync_deactivations()
+        db.session.commit()
+
+
 @huey.periodic_task(crontab(minute="17", hour="3"))
 @_in_app
 def nightly() -> None:

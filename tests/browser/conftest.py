@@ -102,6 +102,7 @@ class LiveServer:
     database_url: str
     log_path: Path
     inbox: Inbox  # what the server's worker delivered to the SMTP server of the tests
+    directory: object = None  # the UBA's slapd (tests/directory.py), or None without LDAP
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -169,13 +170,39 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(browser_database_url: str, tmp_path_factory) -> Iterator[LiveServer]:
+def browser_directory():
+    """The Umweltbundesamt's directory (a real slapd), or None where python-ldap or slapd
+    is missing outside CI: then the other journeys still run and the directory one skips."""
+    from tests.directory import start_slapd
+
+    try:
+        server = start_slapd()
+    except pytest.skip.Exception:
+        yield None
+        return
+    server.add_person("jonas", mail="jonas.neumann@uba.example", given="Jonas", sn="Neumann")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(browser_database_url: str, tmp_path_factory,
+                browser_directory) -> Iterator[LiveServer]:
     """gunicorn (2 workers) on a free loopback port, migrated and loaded with demo data, with
-    its background worker delivering mail to a real SMTP server (aiosmtpd) of the tests."""
+    its background worker delivering mail to a real SMTP server (aiosmtpd) of the tests, and
+    the Umweltbundesamt's people signing in through its directory."""
+    from tests.directory import SERVICE_PASSWORD_ENV, provider_toml
+
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("gunicorn")
     log_path = logs / "server.log"
+    directory_env = {}
+    if browser_directory is not None:
+        auth_config = logs / "auth.toml"
+        auth_config.write_text(provider_toml(browser_directory), encoding="utf-8")
+        directory_env = {"AUTH_CONFIG": str(auth_config),
+                         SERVICE_PASSWORD_ENV: browser_directory.root_pw}
     with contextlib.ExitStack() as stack:
         smtp = stack.enter_context(SmtpServer())
         env = {
@@ -191,6 +218,7 @@ def live_server(browser_database_url: str, tmp_path_factory) -> Iterator[LiveSer
             # Her organisation's marks of all time (164 in the demo data) are made by the
             # worker; one series of one year (at most 48) is written while she waits.
             "EXPORT_BACKGROUND_ROWS": "100",
+            **directory_env,
         }
         env.pop("REDIS_URL", None)
         _flask(["db", "upgrade"], env)
@@ -209,7 +237,7 @@ def live_server(browser_database_url: str, tmp_path_factory) -> Iterator[LiveSer
             stack.callback(_stop, worker)
         _wait_until_serving(url, proc, log_path)
         yield LiveServer(url=url, database_url=browser_database_url, log_path=log_path,
-                         inbox=smtp.inbox)
+                         inbox=smtp.inbox, directory=browser_directory)
 
 
 # --- The browser ---------------------------------------------------------------------------

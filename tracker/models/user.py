@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, String, true
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from tracker.extensions import db
@@ -38,6 +38,11 @@ def new_session_token() -> str:
 
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
+    # One tracker account per directory identity (see tracker/sign_in.py).
+    # A unique index rather than a constraint: SQLite adds it without rebuilding the table.
+    __table_args__ = (
+        Index("ix_user_account_auth_identity", "auth_provider", "auth_identifier", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased (see validate_email), so the unique constraint is case-insensitive.
@@ -56,6 +61,10 @@ class User(UserMixin, db.Model):
     wants_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     anonymised_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The partner directory this account signs in with (the provider's `name` in
+    # AUTH_CONFIG) and the person's identifier there; None for local passwords only.
+    auth_provider: Mapped[str | None] = mapped_column(String(60))
+    auth_identifier: Mapped[str | None] = mapped_column(String(254))
 
     organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
 
