@@ -36,4 +36,13 @@ def test_sign_in_with_the_work_account_then_enrol(web, live_server, scene):
 
     web.nav("Meine Schulungen")
     expect(page.locator("main")).to_contain_text(scene.titles[scene.open_session])
-    web.logout()
+    web.check("my trainings")
+
+    from sqlalchemy import select
+
+    from tracker.extensions import db
+    from tracker.models import User
+
+    with live_server.app_context():
+        jonas = db.session.scalars(select(User).where(User.auth_identifier == "jonas")).one()
+        assert (jonas.email, jonas.organisation.short_name) == ("jonas.neumann@uba.example", "UBA")
